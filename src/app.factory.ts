@@ -1,0 +1,58 @@
+import { type INestApplication, type NestApplicationOptions } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import type { NextFunction, Request, Response } from 'express';
+import { Logger } from 'nestjs-pino';
+import { AppModule } from './app.module.js';
+import { DomainError } from './common/domain-error.js';
+import type { AppConfig } from './config/app-config.js';
+
+const JSON_TYPES = ['application/json', 'application/*+json'];
+
+/** Refuses request bodies that are not JSON (415) instead of silently ignoring them. */
+function requireJsonBodies(req: Request, _res: Response, next: NextFunction): void {
+  const hasBody =
+    req.headers['transfer-encoding'] !== undefined ||
+    Number(req.headers['content-length'] ?? 0) > 0;
+  if (hasBody && !req.is(JSON_TYPES)) {
+    next(new DomainError('UNSUPPORTED_MEDIA_TYPE', 'Send the request body as application/json.'));
+    return;
+  }
+  next();
+}
+
+export function buildOpenApiDocument(app: INestApplication) {
+  const config = new DocumentBuilder()
+    .setTitle('CXone Data Action Orchestrator')
+    .setDescription(
+      'Runs NICE CXone Data Actions in bulk: submit a batch, poll its status. ' +
+        'Errors are RFC 9457 problem details (application/problem+json).',
+    )
+    .setVersion('1')
+    .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'One of API_KEYS' })
+    .addSecurityRequirements('bearer')
+    .build();
+  return SwaggerModule.createDocument(app, config);
+}
+
+/** Builds the application exactly as production runs it; tests use the same function. */
+export async function createApp(
+  config: AppConfig,
+  options: Pick<NestApplicationOptions, 'logger' | 'bufferLogs'> = { bufferLogs: true },
+): Promise<NestExpressApplication> {
+  const app = await NestFactory.create<NestExpressApplication>(AppModule.register(config), {
+    ...options,
+    bodyParser: false,
+  });
+  app.useLogger(app.get(Logger));
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.use(requireJsonBodies);
+  app.useBodyParser('json', { limit: config.batch.maxBodyBytes, type: JSON_TYPES });
+  SwaggerModule.setup('docs', app, () => buildOpenApiDocument(app), {
+    jsonDocumentUrl: 'docs-json',
+  });
+  app.enableShutdownHooks();
+  return app;
+}

@@ -1,0 +1,48 @@
+/** Stable error codes: on the wire as `error_code` (items) or as the problem `type` suffix (requests). */
+export type ErrorCode =
+  // downstream call outcomes (CONTRACT section 1, item error codes)
+  | 'TIMEOUT'
+  | 'CIRCUIT_OPEN'
+  | 'RATE_LIMITED'
+  | 'UPSTREAM_4XX'
+  | 'UPSTREAM_5XX'
+  | 'AUTH_FAILED'
+  | 'NETWORK'
+  | 'CANCELLED'
+  | 'INTERNAL'
+  // request-level errors
+  | 'VALIDATION_FAILED'
+  | 'UNAUTHORIZED'
+  | 'NOT_FOUND'
+  | 'BATCH_NOT_FOUND'
+  | 'BATCH_FINISHED'
+  | 'IDEMPOTENCY_CONFLICT'
+  | 'INTAKE_SATURATED'
+  | 'NOT_READY'
+  | 'PAYLOAD_TOO_LARGE'
+  | 'UNSUPPORTED_MEDIA_TYPE';
+
+export interface FieldError {
+  field: string;
+  message: string;
+}
+
+/** An error the service understands; the problem-details filter maps its code to an HTTP status. */
+export class DomainError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly details: { errors?: FieldError[]; retryAfterSeconds?: number } = {},
+  ) {
+    super(message);
+    this.name = 'DomainError';
+  }
+}
+
+export class ValidationFailedError extends DomainError {
+  constructor(errors: FieldError[]) {
+    super('VALIDATION_FAILED', errors.map((e) => `${e.field}: ${e.message}`).join('; '), {
+      errors,
+    });
+  }
+}

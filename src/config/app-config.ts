@@ -1,0 +1,49 @@
+import type { LOG_LEVELS } from './env.schema.js';
+
+export type GrantType = 'client_credentials' | 'password';
+export type ClientAuth = 'body' | 'basic';
+
+export interface CxoneConfig {
+  tenant?: string;
+  /** Resolved base URL of the API; undefined only when it comes from `issuer` discovery. */
+  apiUrl?: string;
+  /** Resolved token URL; undefined only when it comes from `issuer` discovery. */
+  tokenUrl?: string;
+  issuer?: string;
+  executePath: string;
+  clientId: string;
+  clientSecret: string;
+  grantType: GrantType;
+  clientAuth: ClientAuth;
+  /** Empty string: no scope is sent. */
+  scope: string;
+  accessKeyId?: string;
+  accessKeySecret?: string;
+  simulator: boolean;
+  maxConcurrency: number;
+  maxRetries: number;
+  maxRetryAfterSeconds: number;
+  tokenRefreshSkewSeconds: number;
+}
+
+/** The typed configuration, validated once at start. Injected by class, never read from the environment. */
+export class AppConfig {
+  port: number;
+  logLevel: (typeof LOG_LEVELS)[number];
+  logPretty: boolean;
+  shutdownGraceSeconds: number;
+  auth: { apiKeys: string[]; disabled: boolean };
+  cxone: CxoneConfig;
+  circuit: { failureThreshold: number; recoverySeconds: number };
+  cache: { staleTtlSeconds: number; maxEntries: number };
+  batch: {
+    maxItems: number;
+    maxWorkersPerBatch: number;
+    maxBodyBytes: number;
+    retentionSeconds: number;
+    maxQueuedItems: number;
+  };
+  redis: { url?: string; keyPrefix: string };
+  callback: { secret?: string; allowedHosts: string[] };
+  otel: { exporterEndpoint?: string };
+}

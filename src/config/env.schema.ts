@@ -1,0 +1,112 @@
+import { Transform, Type } from 'class-transformer';
+import {
+  IsBoolean,
+  IsIn,
+  IsInt,
+  IsOptional,
+  IsString,
+  IsUrl,
+  Matches,
+  Max,
+  Min,
+  MinLength,
+  ValidateIf,
+} from 'class-validator';
+
+const toBoolean = ({ value }: { value: unknown }): unknown => {
+  if (value === undefined || value === '') return undefined;
+  if (typeof value !== 'string') return value;
+  const normalised = value.trim().toLowerCase();
+  if (['true', '1', 'yes'].includes(normalised)) return true;
+  if (['false', '0', 'no'].includes(normalised)) return false;
+  return value;
+};
+
+const urlOptions = { require_tld: false, require_protocol: true, protocols: ['http', 'https'] };
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/**
+ * Every environment variable the service reads, as strings arrive from the environment.
+ * Validated once at start by `loadConfig`; nothing else reads `process.env`.
+ */
+export class EnvDto {
+  @IsOptional() @Type(() => Number) @IsInt() @Min(0) @Max(65535) PORT?: number;
+
+  @IsOptional()
+  @IsString()
+  @Matches(/^[A-Za-z0-9-]+$/, { message: 'must be a tenant name (letters, digits, dashes)' })
+  CXONE_TENANT?: string;
+  @IsOptional() @IsString() CXONE_API_URL?: string;
+  @IsOptional() @IsString() CXONE_TOKEN_URL?: string;
+  @IsOptional()
+  @IsString()
+  @Matches(/^\/.*\{actionId\}/, { message: 'must start with / and contain {actionId}' })
+  CXONE_EXECUTE_PATH?: string;
+  @IsOptional() @IsUrl(urlOptions) CXONE_ISSUER?: string;
+
+  @ValidateIf((env: EnvDto) => env.CXONE_SIMULATOR !== true)
+  @IsString({ message: 'is required (unless CXONE_SIMULATOR=true)' })
+  @MinLength(1, { message: 'is required (unless CXONE_SIMULATOR=true)' })
+  CXONE_CLIENT_ID?: string;
+  @ValidateIf((env: EnvDto) => env.CXONE_SIMULATOR !== true)
+  @IsString({ message: 'is required (unless CXONE_SIMULATOR=true)' })
+  @MinLength(1, { message: 'is required (unless CXONE_SIMULATOR=true)' })
+  CXONE_CLIENT_SECRET?: string;
+
+  @IsOptional() @IsIn(['client_credentials', 'password']) CXONE_GRANT_TYPE?:
+    'client_credentials' | 'password';
+  @IsOptional() @IsIn(['body', 'basic']) CXONE_CLIENT_AUTH?: 'body' | 'basic';
+  @IsOptional() @IsString() CXONE_SCOPE?: string;
+  @ValidateIf((env: EnvDto) => env.CXONE_GRANT_TYPE === 'password' && env.CXONE_SIMULATOR !== true)
+  @IsString({ message: 'is required when CXONE_GRANT_TYPE=password' })
+  @MinLength(1, { message: 'is required when CXONE_GRANT_TYPE=password' })
+  CXONE_ACCESS_KEY_ID?: string;
+  @ValidateIf((env: EnvDto) => env.CXONE_GRANT_TYPE === 'password' && env.CXONE_SIMULATOR !== true)
+  @IsString({ message: 'is required when CXONE_GRANT_TYPE=password' })
+  @MinLength(1, { message: 'is required when CXONE_GRANT_TYPE=password' })
+  CXONE_ACCESS_KEY_SECRET?: string;
+  @IsOptional() @Transform(toBoolean) @IsBoolean() CXONE_SIMULATOR?: boolean;
+
+  @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(10000) CXONE_MAX_CONCURRENCY?: number;
+  @IsOptional() @Type(() => Number) @IsInt() @Min(0) @Max(10) CXONE_MAX_RETRIES?: number;
+  @IsOptional() @Type(() => Number) @IsInt() @Min(0) @Max(3600) MAX_RETRY_AFTER_SECONDS?: number;
+  @IsOptional() @Type(() => Number) @IsInt() @Min(0) @Max(3600) TOKEN_REFRESH_SKEW_SECONDS?: number;
+  @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(1000) CIRCUIT_FAILURE_THRESHOLD?: number;
+  @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(86400) CIRCUIT_RECOVERY_SECONDS?: number;
+  @IsOptional() @Type(() => Number) @IsInt() @Min(0) @Max(2592000) STALE_TTL_SECONDS?: number;
+  @IsOptional() @Type(() => Number) @IsInt() @Min(100) @Max(10000000) CACHE_MAX_ENTRIES?: number;
+
+  @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(1000000) MAX_BATCH_ITEMS?: number;
+  @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(10000) MAX_WORKERS_PER_BATCH?: number;
+  @IsOptional() @Type(() => Number) @IsInt() @Min(1024) @Max(1073741824) MAX_BODY_BYTES?: number;
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(31536000)
+  BATCH_RETENTION_SECONDS?: number;
+  @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(100000000) MAX_QUEUED_ITEMS?: number;
+
+  @IsOptional()
+  @IsUrl({ require_tld: false, require_protocol: true, protocols: ['redis', 'rediss'] })
+  REDIS_URL?: string;
+  @IsOptional()
+  @IsString()
+  @Matches(/^[A-Za-z0-9:_.-]{1,64}$/, { message: 'must be 1-64 of A-Z a-z 0-9 : _ . -' })
+  REDIS_KEY_PREFIX?: string;
+
+  @IsOptional() @IsString() API_KEYS?: string;
+  @IsOptional() @Transform(toBoolean) @IsBoolean() AUTH_DISABLED?: boolean;
+
+  @IsOptional()
+  @IsString()
+  @MinLength(16, { message: 'must be at least 16 characters' })
+  CALLBACK_SECRET?: string;
+  @IsOptional() @IsString() CALLBACK_ALLOWED_HOSTS?: string;
+
+  @IsOptional() @IsUrl(urlOptions) OTEL_EXPORTER_OTLP_ENDPOINT?: string;
+  @IsOptional() @IsIn(LOG_LEVELS) LOG_LEVEL?: (typeof LOG_LEVELS)[number];
+  @IsOptional() @Transform(toBoolean) @IsBoolean() LOG_PRETTY?: boolean;
+  @IsOptional() @Type(() => Number) @IsInt() @Min(0) @Max(600) SHUTDOWN_GRACE_SECONDS?: number;
+}

@@ -1,0 +1,124 @@
+import { ConfigError, loadConfig } from './load-config.js';
+
+const base = {
+  CXONE_TENANT: 'acme',
+  CXONE_CLIENT_ID: 'client-id',
+  CXONE_CLIENT_SECRET: 'client-secret-value',
+  API_KEYS: 'key-one, key-two',
+};
+
+function problemOf(env: Record<string, string | undefined>): string {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return (error as ConfigError).message;
+  }
+  throw new Error('expected loadConfig to fail');
+}
+
+describe('loadConfig', () => {
+  it('applies the contract defaults and URL templates', () => {
+    const config = loadConfig(base);
+    expect(config.port).toBe(3000);
+    expect(config.cxone.apiUrl).toBe('https://acme.api.nicecxone.com');
+    expect(config.cxone.tokenUrl).toBe('https://acme.api.nicecxone.com/platform/oauth/token');
+    expect(config.cxone.executePath).toBe('/api/v2/data-actions/{actionId}/execute');
+    expect(config.cxone.scope).toBe('data-actions:execute data-actions:read');
+    expect(config.cxone.grantType).toBe('client_credentials');
+    expect(config.cxone.clientAuth).toBe('body');
+    expect(config.cxone.maxConcurrency).toBe(100);
+    expect(config.cxone.maxRetries).toBe(3);
+    expect(config.cxone.maxRetryAfterSeconds).toBe(60);
+    expect(config.cxone.tokenRefreshSkewSeconds).toBe(60);
+    expect(config.circuit).toEqual({ failureThreshold: 5, recoverySeconds: 30 });
+    expect(config.cache.staleTtlSeconds).toBe(86400);
+    expect(config.batch).toMatchObject({ maxItems: 100000, maxWorkersPerBatch: 256, retentionSeconds: 86400 });
+    expect(config.batch.maxBodyBytes).toBe(50 * 1024 * 1024);
+    expect(config.auth.apiKeys).toEqual(['key-one', 'key-two']);
+    expect(config.redis.url).toBeUndefined();
+    expect(config.logLevel).toBe('info');
+  });
+
+  it('resolves {CXONE_TENANT} and {CXONE_API_URL} in explicit URLs', () => {
+    const config = loadConfig({
+      ...base,
+      CXONE_API_URL: 'https://{CXONE_TENANT}.example.test/',
+      CXONE_TOKEN_URL: '{CXONE_API_URL}/auth/token',
+    });
+    expect(config.cxone.apiUrl).toBe('https://acme.example.test');
+    expect(config.cxone.tokenUrl).toBe('https://acme.example.test/auth/token');
+  });
+
+  it('sends no scope when CXONE_SCOPE is set but empty', () => {
+    expect(loadConfig({ ...base, CXONE_SCOPE: '' }).cxone.scope).toBe('');
+  });
+
+  it('leaves the URLs to discovery when only CXONE_ISSUER is set', () => {
+    const { CXONE_TENANT: _tenant, ...withoutTenant } = base;
+    const config = loadConfig({ ...withoutTenant, CXONE_ISSUER: 'https://cxone.niceincontact.com' });
+    expect(config.cxone.issuer).toBe('https://cxone.niceincontact.com');
+    expect(config.cxone.apiUrl).toBeUndefined();
+    expect(config.cxone.tokenUrl).toBeUndefined();
+  });
+
+  it('needs no credentials with CXONE_SIMULATOR=true', () => {
+    const config = loadConfig({ CXONE_SIMULATOR: 'true', CXONE_API_URL: 'http://127.0.0.1:4010', AUTH_DISABLED: 'true' });
+    expect(config.cxone.clientId).toBe('sim-client');
+    expect(config.auth.disabled).toBe(true);
+  });
+
+  it.each([
+    ['CXONE_CLIENT_ID', {}],
+    ['CXONE_CLIENT_SECRET', {}],
+    ['API_KEYS', {}],
+    ['CXONE_TENANT', {}],
+    ['CXONE_ACCESS_KEY_ID', { CXONE_GRANT_TYPE: 'password', CXONE_ACCESS_KEY_SECRET: 's' }],
+    ['CXONE_ACCESS_KEY_SECRET', { CXONE_GRANT_TYPE: 'password', CXONE_ACCESS_KEY_ID: 'k' }],
+  ])('names %s when it is missing', (variable, extra) => {
+    const env: Record<string, string | undefined> = { ...base, ...extra };
+    delete env[variable];
+    const message = problemOf(env);
+    expect(message).toMatch(new RegExp(`^Invalid configuration: ${variable} is required`));
+    expect(message).not.toContain('\n');
+  });
+
+  it.each([
+    ['PORT', 'abc', 'must be an integer'],
+    ['PORT', '70000', 'must not be greater than 65535'],
+    ['CXONE_MAX_CONCURRENCY', 'abc', 'must be an integer'],
+    ['CXONE_MAX_CONCURRENCY', '0', 'must not be less than 1'],
+    ['CXONE_MAX_RETRIES', '-1', 'must not be less than 0'],
+    ['MAX_RETRY_AFTER_SECONDS', '1.5', 'must be an integer'],
+    ['TOKEN_REFRESH_SKEW_SECONDS', 'soon', 'must be an integer'],
+    ['CIRCUIT_FAILURE_THRESHOLD', '0', 'must not be less than 1'],
+    ['CIRCUIT_RECOVERY_SECONDS', 'x', 'must be an integer'],
+    ['STALE_TTL_SECONDS', 'x', 'must be an integer'],
+    ['MAX_BATCH_ITEMS', '0', 'must not be less than 1'],
+    ['MAX_WORKERS_PER_BATCH', 'many', 'must be an integer'],
+    ['MAX_BODY_BYTES', '10', 'must not be less than 1024'],
+    ['BATCH_RETENTION_SECONDS', '0', 'must not be less than 1'],
+    ['CXONE_GRANT_TYPE', 'implicit', 'must be one of'],
+    ['CXONE_CLIENT_AUTH', 'header', 'must be one of'],
+    ['CXONE_EXECUTE_PATH', '/no-placeholder', 'must start with / and contain {actionId}'],
+    ['CXONE_ISSUER', 'not a url', 'must be a URL'],
+    ['CXONE_API_URL', 'ftp://x', 'must be an http(s) URL'],
+    ['CXONE_TENANT', 'bad tenant!', 'must be a tenant name'],
+    ['REDIS_URL', 'http://localhost', 'must be a URL'],
+    ['AUTH_DISABLED', 'maybe', 'must be a boolean'],
+    ['CXONE_SIMULATOR', 'perhaps', 'must be a boolean'],
+    ['LOG_LEVEL', 'loud', 'must be one of'],
+    ['OTEL_EXPORTER_OTLP_ENDPOINT', 'collector', 'must be a URL'],
+    ['CALLBACK_SECRET', 'short', 'must be at least 16 characters'],
+  ])('names %s=%s as malformed', (variable, value, problem) => {
+    const message = problemOf({ ...base, [variable]: value });
+    expect(message).toContain(`Invalid configuration: ${variable} `);
+    expect(message).toContain(problem);
+    expect(message).not.toContain('\n');
+  });
+
+  it('never echoes a secret value in the message', () => {
+    const message = problemOf({ ...base, CALLBACK_SECRET: 'tiny-secret' });
+    expect(message).not.toContain('tiny-secret');
+  });
+});

@@ -1,0 +1,182 @@
+import { plainToInstance } from 'class-transformer';
+import { validateSync, type ValidationError } from 'class-validator';
+import { AppConfig } from './app-config.js';
+import { EnvDto } from './env.schema.js';
+
+/** Credentials the built-in simulator accepts; used only when CXONE_SIMULATOR=true. */
+export const SIMULATOR_CREDENTIALS = {
+  clientId: 'sim-client',
+  clientSecret: 'sim-secret',
+  accessKeyId: 'sim-access-key',
+  accessKeySecret: 'sim-access-secret',
+} as const;
+
+const DEFAULT_SCOPE = 'data-actions:execute data-actions:read';
+const DEFAULT_EXECUTE_PATH = '/api/v2/data-actions/{actionId}/execute';
+const SECRET_VARIABLES = new Set([
+  'CXONE_CLIENT_SECRET',
+  'CXONE_ACCESS_KEY_SECRET',
+  'API_KEYS',
+  'CALLBACK_SECRET',
+  'REDIS_URL',
+]);
+
+const TYPE_CHECKS = new Set(['isString', 'isInt', 'isBoolean', 'isIn', 'isUrl']);
+
+/** A configuration problem, worded as the one line printed before the process exits. */
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    problem: string,
+  ) {
+    super(`Invalid configuration: ${variable} ${problem}`);
+    this.name = 'ConfigError';
+  }
+}
+
+function firstProblem(
+  errors: ValidationError[],
+  env: Record<string, string | undefined>,
+): ConfigError {
+  const error = errors[0];
+  const constraints = Object.entries(error.constraints ?? {});
+  // Type checks speak first: "must be an integer" says more than "must not be greater than".
+  constraints.sort(([a], [b]) => Number(!TYPE_CHECKS.has(a)) - Number(!TYPE_CHECKS.has(b)));
+  const message = constraints[0]?.[1] ?? 'is invalid';
+  const problem = message.startsWith(error.property)
+    ? message.slice(error.property.length + 1)
+    : message;
+  const raw = env[error.property];
+  const shown = raw === undefined || SECRET_VARIABLES.has(error.property) ? '' : ` (got "${raw}")`;
+  return new ConfigError(error.property, `${problem}${shown}`);
+}
+
+function isHttpUrl(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return url.protocol === 'http:' || url.protocol === 'https:';
+  } catch {
+    return false;
+  }
+}
+
+function resolveUrl(
+  variable: string,
+  template: string,
+  values: Record<string, string | undefined>,
+): string {
+  const resolved = template.replace(/\{(CXONE_TENANT|CXONE_API_URL)\}/g, (_match, name: string) => {
+    const value = values[name];
+    if (!value) throw new ConfigError(variable, `uses {${name}} but ${name} is not set`);
+    return value;
+  });
+  if (!isHttpUrl(resolved))
+    throw new ConfigError(variable, `must be an http(s) URL (got "${resolved}")`);
+  return resolved.replace(/\/+$/, '');
+}
+
+function list(value: string | undefined): string[] {
+  return (value ?? '')
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item.length > 0);
+}
+
+/**
+ * Validates the environment and builds the typed configuration.
+ * Throws `ConfigError` naming the first bad variable.
+ */
+export function loadConfig(env: Record<string, string | undefined> = process.env): AppConfig {
+  const present = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== ''));
+  const dto = plainToInstance(EnvDto, present, { excludeExtraneousValues: false });
+  const errors = validateSync(dto, { skipMissingProperties: false, forbidUnknownValues: false });
+  if (errors.length > 0) throw firstProblem(errors, env);
+
+  const simulator = dto.CXONE_SIMULATOR ?? false;
+  const apiKeys = list(dto.API_KEYS);
+  const authDisabled = dto.AUTH_DISABLED ?? false;
+  if (apiKeys.length === 0 && !authDisabled) {
+    throw new ConfigError(
+      'API_KEYS',
+      'is required (comma-separated caller keys), unless AUTH_DISABLED=true',
+    );
+  }
+
+  const issuer = dto.CXONE_ISSUER?.replace(/\/+$/, '');
+  const discover = issuer !== undefined && !dto.CXONE_API_URL && !dto.CXONE_TOKEN_URL;
+  let apiUrl: string | undefined;
+  let tokenUrl: string | undefined;
+  if (!discover) {
+    if (!dto.CXONE_API_URL && !dto.CXONE_TENANT) {
+      throw new ConfigError(
+        'CXONE_TENANT',
+        'is required when CXONE_API_URL and CXONE_ISSUER are not set',
+      );
+    }
+    const values = {
+      CXONE_TENANT: dto.CXONE_TENANT,
+      CXONE_API_URL: undefined as string | undefined,
+    };
+    apiUrl = resolveUrl(
+      'CXONE_API_URL',
+      dto.CXONE_API_URL ?? 'https://{CXONE_TENANT}.api.nicecxone.com',
+      values,
+    );
+    values.CXONE_API_URL = apiUrl;
+    tokenUrl = resolveUrl(
+      'CXONE_TOKEN_URL',
+      dto.CXONE_TOKEN_URL ?? '{CXONE_API_URL}/platform/oauth/token',
+      values,
+    );
+  }
+
+  const grantType = dto.CXONE_GRANT_TYPE ?? 'client_credentials';
+  return Object.assign(new AppConfig(), {
+    port: dto.PORT ?? 3000,
+    logLevel: dto.LOG_LEVEL ?? 'info',
+    logPretty: dto.LOG_PRETTY ?? false,
+    shutdownGraceSeconds: dto.SHUTDOWN_GRACE_SECONDS ?? 25,
+    auth: { apiKeys, disabled: authDisabled },
+    cxone: {
+      tenant: dto.CXONE_TENANT,
+      apiUrl,
+      tokenUrl,
+      issuer,
+      executePath: dto.CXONE_EXECUTE_PATH ?? DEFAULT_EXECUTE_PATH,
+      clientId: dto.CXONE_CLIENT_ID ?? SIMULATOR_CREDENTIALS.clientId,
+      clientSecret: dto.CXONE_CLIENT_SECRET ?? SIMULATOR_CREDENTIALS.clientSecret,
+      grantType,
+      clientAuth: dto.CXONE_CLIENT_AUTH ?? 'body',
+      // Unset means the default scope; set but empty means "send no scope".
+      scope: env.CXONE_SCOPE === undefined ? DEFAULT_SCOPE : env.CXONE_SCOPE.trim(),
+      accessKeyId:
+        dto.CXONE_ACCESS_KEY_ID ?? (simulator ? SIMULATOR_CREDENTIALS.accessKeyId : undefined),
+      accessKeySecret:
+        dto.CXONE_ACCESS_KEY_SECRET ??
+        (simulator ? SIMULATOR_CREDENTIALS.accessKeySecret : undefined),
+      simulator,
+      maxConcurrency: dto.CXONE_MAX_CONCURRENCY ?? 100,
+      maxRetries: dto.CXONE_MAX_RETRIES ?? 3,
+      maxRetryAfterSeconds: dto.MAX_RETRY_AFTER_SECONDS ?? 60,
+      tokenRefreshSkewSeconds: dto.TOKEN_REFRESH_SKEW_SECONDS ?? 60,
+    },
+    circuit: {
+      failureThreshold: dto.CIRCUIT_FAILURE_THRESHOLD ?? 5,
+      recoverySeconds: dto.CIRCUIT_RECOVERY_SECONDS ?? 30,
+    },
+    cache: {
+      staleTtlSeconds: dto.STALE_TTL_SECONDS ?? 86400,
+      maxEntries: dto.CACHE_MAX_ENTRIES ?? 100000,
+    },
+    batch: {
+      maxItems: dto.MAX_BATCH_ITEMS ?? 100000,
+      maxWorkersPerBatch: dto.MAX_WORKERS_PER_BATCH ?? 256,
+      maxBodyBytes: dto.MAX_BODY_BYTES ?? 50 * 1024 * 1024,
+      retentionSeconds: dto.BATCH_RETENTION_SECONDS ?? 86400,
+      maxQueuedItems: dto.MAX_QUEUED_ITEMS ?? 2000000,
+    },
+    redis: { url: dto.REDIS_URL, keyPrefix: dto.REDIS_KEY_PREFIX ?? 'cxo:' },
+    callback: { secret: dto.CALLBACK_SECRET, allowedHosts: list(dto.CALLBACK_ALLOWED_HOSTS) },
+    otel: { exporterEndpoint: dto.OTEL_EXPORTER_OTLP_ENDPOINT },
+  });
+}

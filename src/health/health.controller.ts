@@ -1,0 +1,79 @@
+import { Controller, Get } from '@nestjs/common';
+import {
+  ApiOkResponse,
+  ApiOperation,
+  ApiServiceUnavailableResponse,
+  ApiTags,
+} from '@nestjs/swagger';
+import {
+  HealthCheck,
+  HealthCheckService,
+  HealthIndicatorService,
+  type HealthCheckResult,
+} from '@nestjs/terminus';
+import { DomainError } from '../common/domain-error.js';
+import { Public } from '../common/public.decorator.js';
+import { ReadinessService } from './readiness.service.js';
+
+const CHECK_TIMEOUT_MS = 2000;
+
+function withTimeout(promise: Promise<void>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+@ApiTags('operations')
+@Public()
+@Controller('health')
+export class HealthController {
+  constructor(
+    private readonly health: HealthCheckService,
+    private readonly indicators: HealthIndicatorService,
+    private readonly readiness: ReadinessService,
+  ) {}
+
+  @Get('live')
+  @ApiOperation({ summary: 'Liveness: the process is up and serving HTTP.' })
+  @ApiOkResponse({ schema: { example: { status: 'ok', info: {}, error: {}, details: {} } } })
+  @HealthCheck()
+  live(): Promise<HealthCheckResult> {
+    return this.health.check([]);
+  }
+
+  @Get('ready')
+  @ApiOperation({ summary: 'Readiness: the store is reachable and the process is not draining.' })
+  @ApiOkResponse({
+    schema: {
+      example: { status: 'ok', info: { store: { status: 'up' } }, error: {}, details: {} },
+    },
+  })
+  @ApiServiceUnavailableResponse({ description: 'Not ready (problem details say why).' })
+  async ready(): Promise<HealthCheckResult> {
+    if (this.readiness.draining)
+      throw new DomainError('NOT_READY', 'Not ready: the process is draining for shutdown.');
+    const checks = this.readiness.entries().map(([name, check]) => async () => {
+      const indicator = this.indicators.check(name);
+      try {
+        await withTimeout(check(), CHECK_TIMEOUT_MS);
+        return indicator.up();
+      } catch (error) {
+        return indicator.down({ reason: error instanceof Error ? error.message : String(error) });
+      }
+    });
+    try {
+      return await this.health.check(checks);
+    } catch (error) {
+      const result = (error as { response?: HealthCheckResult }).response;
+      const down = Object.entries(result?.error ?? {})
+        .map(
+          ([name, detail]) =>
+            `${name}: ${String((detail as { reason?: unknown }).reason ?? 'down')}`,
+        )
+        .join('; ');
+      throw new DomainError('NOT_READY', `Not ready: ${down || 'a dependency is down'}.`);
+    }
+  }
+}
