@@ -76,14 +76,21 @@ describe('the application shell', () => {
     expect(await ui.text()).toContain('swagger');
     const document = await (await fetch(`${url}/docs-json`)).json();
     expect(document.openapi).toMatch(/^3\./);
-    expect(Object.keys(document.paths)).toEqual(expect.arrayContaining(['/health/live', '/health/ready']));
+    expect(Object.keys(document.paths)).toEqual(
+      expect.arrayContaining(['/health/live', '/health/ready']),
+    );
   });
 });
 
 describe('start-up with bad configuration', () => {
   it('stops with one line naming the variable', () => {
     const result = spawnSync(process.execPath, ['dist/main.js'], {
-      env: { PATH: process.env.PATH, CXONE_TENANT: 'acme', CXONE_CLIENT_ID: 'id', CXONE_CLIENT_SECRET: 's3cr3t-value' },
+      env: {
+        PATH: process.env.PATH,
+        CXONE_TENANT: 'acme',
+        CXONE_CLIENT_ID: 'id',
+        CXONE_CLIENT_SECRET: 's3cr3t-value',
+      },
       encoding: 'utf8',
       timeout: 15000,
     });

@@ -127,7 +127,7 @@ export class ProblemDetailsFilter implements ExceptionFilter {
       const body = exception.getResponse();
       const message =
         typeof body === 'object' && body !== null && 'message' in body
-          ? (body as { message: unknown }).message
+          ? (body).message
           : body;
       const detail = Array.isArray(message) ? message.join('; ') : String(message);
       return build(
@@ -136,7 +136,7 @@ export class ProblemDetailsFilter implements ExceptionFilter {
         detail,
       );
     }
-    const parserProblem = bodyParserProblem((exception ?? {}) as BodyParserError);
+    const parserProblem = bodyParserProblem((exception ?? {}));
     if (parserProblem) return build(parserProblem.status, parserProblem.code, parserProblem.detail);
     return build(500, 'INTERNAL', 'An unexpected error occurred. It has been logged.');
   }

@@ -33,7 +33,11 @@ describe('loadConfig', () => {
     expect(config.cxone.tokenRefreshSkewSeconds).toBe(60);
     expect(config.circuit).toEqual({ failureThreshold: 5, recoverySeconds: 30 });
     expect(config.cache.staleTtlSeconds).toBe(86400);
-    expect(config.batch).toMatchObject({ maxItems: 100000, maxWorkersPerBatch: 256, retentionSeconds: 86400 });
+    expect(config.batch).toMatchObject({
+      maxItems: 100000,
+      maxWorkersPerBatch: 256,
+      retentionSeconds: 86400,
+    });
     expect(config.batch.maxBodyBytes).toBe(50 * 1024 * 1024);
     expect(config.auth.apiKeys).toEqual(['key-one', 'key-two']);
     expect(config.redis.url).toBeUndefined();
@@ -56,14 +60,21 @@ describe('loadConfig', () => {
 
   it('leaves the URLs to discovery when only CXONE_ISSUER is set', () => {
     const { CXONE_TENANT: _tenant, ...withoutTenant } = base;
-    const config = loadConfig({ ...withoutTenant, CXONE_ISSUER: 'https://cxone.niceincontact.com' });
+    const config = loadConfig({
+      ...withoutTenant,
+      CXONE_ISSUER: 'https://cxone.niceincontact.com',
+    });
     expect(config.cxone.issuer).toBe('https://cxone.niceincontact.com');
     expect(config.cxone.apiUrl).toBeUndefined();
     expect(config.cxone.tokenUrl).toBeUndefined();
   });
 
   it('needs no credentials with CXONE_SIMULATOR=true', () => {
-    const config = loadConfig({ CXONE_SIMULATOR: 'true', CXONE_API_URL: 'http://127.0.0.1:4010', AUTH_DISABLED: 'true' });
+    const config = loadConfig({
+      CXONE_SIMULATOR: 'true',
+      CXONE_API_URL: 'http://127.0.0.1:4010',
+      AUTH_DISABLED: 'true',
+    });
     expect(config.cxone.clientId).toBe('sim-client');
     expect(config.auth.disabled).toBe(true);
   });

@@ -70,7 +70,7 @@ export class HealthController {
       const down = Object.entries(result?.error ?? {})
         .map(
           ([name, detail]) =>
-            `${name}: ${String((detail as { reason?: unknown }).reason ?? 'down')}`,
+            `${name}: ${(detail as { reason?: string }).reason ?? 'down'}`,
         )
         .join('; ');
       throw new DomainError('NOT_READY', `Not ready: ${down || 'a dependency is down'}.`);
