@@ -1,0 +1,248 @@
+import type { IncomingHttpHeaders } from 'node:http';
+
+export type ClientAuthMethod = 'body' | 'basic' | 'none';
+
+export interface LastTokenRequest {
+  grant_type: string | null;
+  scope: string | null;
+  client_auth: ClientAuthMethod;
+}
+
+export interface ActionStats {
+  calls: number;
+  in_flight: number;
+  peak_in_flight: number;
+  statuses: Record<string, number>;
+  hangs: number;
+}
+
+export interface SimulatorStats {
+  token_requests: number;
+  token_failures: number;
+  last_token_request: LastTokenRequest | null;
+  discovery_requests: number;
+  calls: number;
+  in_flight: number;
+  peak_in_flight: number;
+  actions: Record<string, ActionStats>;
+  request_ids: number;
+  max_attempts_per_request_id: number;
+}
+
+/** One execute call as received; header values are null when the header was absent. */
+export interface RecordedCall {
+  received_at: string;
+  action_id: string;
+  request_id: string | null;
+  attempt: number;
+  traceparent: string | null;
+  tracestate: string | null;
+  x_trace_id: string | null;
+  x_span_id: string | null;
+  content_type: string | null;
+  accept: string | null;
+}
+
+/** Counters of one action id; mutated in place on the hot path. */
+export class ActionCounters {
+  calls = 0;
+  inFlight = 0;
+  peakInFlight = 0;
+  hangs = 0;
+  statuses = new Map<number, number>();
+  /** The id already JSON-encoded, so success bodies are built without re-encoding it. */
+  readonly idJson: string;
+
+  constructor(readonly actionId: string) {
+    this.idJson = JSON.stringify(actionId);
+  }
+}
+
+interface CallSlot {
+  receivedAtMs: number;
+  actionId: string;
+  requestId: string | null;
+  attempt: number;
+  traceparent: string | null;
+  tracestate: string | null;
+  xTraceId: string | null;
+  xSpanId: string | null;
+  contentType: string | null;
+  accept: string | null;
+}
+
+/**
+ * Everything the simulator counts. In-flight figures are gauges: reset() zeroes the
+ * counters but keeps the calls still open (hung or waiting their latency) in flight,
+ * so they never go negative when those calls end.
+ */
+export class SimulatorState {
+  tokenRequests = 0;
+  tokenFailures = 0;
+  lastTokenRequest: LastTokenRequest | null = null;
+  discoveryRequests = 0;
+  calls = 0;
+  inFlight = 0;
+  peakInFlight = 0;
+  maxAttempts = 0;
+
+  private actions = new Map<string, ActionCounters>();
+  private readonly attemptsByRequestId = new Map<string, number>();
+  /** Ring buffer of recent calls; slots are reused to avoid an allocation per call. */
+  private readonly ring: CallSlot[] = [];
+  private ringNext = 0;
+
+  constructor(private readonly ringCapacity: number) {}
+
+  action(actionId: string): ActionCounters {
+    let counters = this.actions.get(actionId);
+    if (counters === undefined) {
+      counters = new ActionCounters(actionId);
+      this.actions.set(actionId, counters);
+    }
+    return counters;
+  }
+
+  /** Counts a call as it arrives; returns its attempt number for its X-Request-Id (1 if none). */
+  beginCall(
+    action: ActionCounters,
+    requestId: string | null,
+    headers: IncomingHttpHeaders,
+  ): number {
+    this.calls++;
+    action.calls++;
+    if (++this.inFlight > this.peakInFlight) this.peakInFlight = this.inFlight;
+    if (++action.inFlight > action.peakInFlight) action.peakInFlight = action.inFlight;
+
+    let attempt = 1;
+    if (requestId !== null) {
+      attempt = (this.attemptsByRequestId.get(requestId) ?? 0) + 1;
+      this.attemptsByRequestId.set(requestId, attempt);
+      if (attempt > this.maxAttempts) this.maxAttempts = attempt;
+    }
+    this.recordCall(action.actionId, requestId, attempt, headers);
+    return attempt;
+  }
+
+  endCall(action: ActionCounters): void {
+    this.inFlight--;
+    action.inFlight--;
+  }
+
+  recordStatus(action: ActionCounters, status: number): void {
+    action.statuses.set(status, (action.statuses.get(status) ?? 0) + 1);
+  }
+
+  attempts(requestId: string): number {
+    return this.attemptsByRequestId.get(requestId) ?? 0;
+  }
+
+  allAttempts(): Record<string, number> {
+    return Object.fromEntries(this.attemptsByRequestId);
+  }
+
+  /** The most recent calls, oldest first. */
+  recentCalls(limit = this.ringCapacity): RecordedCall[] {
+    const size = this.ring.length;
+    const count = Math.max(0, Math.min(limit, size));
+    const result: RecordedCall[] = [];
+    // When the ring is full, ringNext points at the oldest slot.
+    const start = size < this.ringCapacity ? 0 : this.ringNext;
+    for (let i = size - count; i < size; i++) {
+      const slot = this.ring[(start + i) % size];
+      result.push({
+        received_at: new Date(slot.receivedAtMs).toISOString(),
+        action_id: slot.actionId,
+        request_id: slot.requestId,
+        attempt: slot.attempt,
+        traceparent: slot.traceparent,
+        tracestate: slot.tracestate,
+        x_trace_id: slot.xTraceId,
+        x_span_id: slot.xSpanId,
+        content_type: slot.contentType,
+        accept: slot.accept,
+      });
+    }
+    return result;
+  }
+
+  stats(): SimulatorStats {
+    const actions: Record<string, ActionStats> = {};
+    for (const [id, a] of this.actions) {
+      actions[id] = {
+        calls: a.calls,
+        in_flight: a.inFlight,
+        peak_in_flight: a.peakInFlight,
+        statuses: Object.fromEntries([...a.statuses].map(([s, n]) => [String(s), n])),
+        hangs: a.hangs,
+      };
+    }
+    return {
+      token_requests: this.tokenRequests,
+      token_failures: this.tokenFailures,
+      last_token_request: this.lastTokenRequest && { ...this.lastTokenRequest },
+      discovery_requests: this.discoveryRequests,
+      calls: this.calls,
+      in_flight: this.inFlight,
+      peak_in_flight: this.peakInFlight,
+      actions,
+      request_ids: this.attemptsByRequestId.size,
+      max_attempts_per_request_id: this.maxAttempts,
+    };
+  }
+
+  reset(): void {
+    this.tokenRequests = 0;
+    this.tokenFailures = 0;
+    this.lastTokenRequest = null;
+    this.discoveryRequests = 0;
+    this.calls = 0;
+    this.peakInFlight = this.inFlight;
+    this.maxAttempts = 0;
+    this.attemptsByRequestId.clear();
+    this.ring.length = 0;
+    this.ringNext = 0;
+    const open = new Map<string, ActionCounters>();
+    for (const [id, a] of this.actions) {
+      if (a.inFlight === 0) continue;
+      a.calls = 0;
+      a.hangs = 0;
+      a.statuses.clear();
+      a.peakInFlight = a.inFlight;
+      open.set(id, a);
+    }
+    this.actions = open;
+  }
+
+  private recordCall(
+    actionId: string,
+    requestId: string | null,
+    attempt: number,
+    headers: IncomingHttpHeaders,
+  ): void {
+    if (this.ringCapacity === 0) return;
+    let slot: CallSlot;
+    if (this.ring.length < this.ringCapacity) {
+      slot = {} as CallSlot;
+      this.ring.push(slot);
+    } else {
+      slot = this.ring[this.ringNext];
+    }
+    this.ringNext = (this.ringNext + 1) % this.ringCapacity;
+    slot.receivedAtMs = Date.now();
+    slot.actionId = actionId;
+    slot.requestId = requestId;
+    slot.attempt = attempt;
+    slot.traceparent = headerText(headers.traceparent);
+    slot.tracestate = headerText(headers.tracestate);
+    slot.xTraceId = headerText(headers['x-trace-id']);
+    slot.xSpanId = headerText(headers['x-span-id']);
+    slot.contentType = headerText(headers['content-type']);
+    slot.accept = headerText(headers.accept);
+  }
+}
+
+export function headerText(value: string | string[] | undefined): string | null {
+  if (value === undefined) return null;
+  return typeof value === 'string' ? value : value.join(', ');
+}
