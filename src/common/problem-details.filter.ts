@@ -126,9 +126,7 @@ export class ProblemDetailsFilter implements ExceptionFilter {
       const status = exception.getStatus();
       const body = exception.getResponse();
       const message =
-        typeof body === 'object' && body !== null && 'message' in body
-          ? (body).message
-          : body;
+        typeof body === 'object' && body !== null && 'message' in body ? body.message : body;
       const detail = Array.isArray(message) ? message.join('; ') : String(message);
       return build(
         status,
@@ -136,7 +134,7 @@ export class ProblemDetailsFilter implements ExceptionFilter {
         detail,
       );
     }
-    const parserProblem = bodyParserProblem((exception ?? {}));
+    const parserProblem = bodyParserProblem(exception ?? {});
     if (parserProblem) return build(parserProblem.status, parserProblem.code, parserProblem.detail);
     return build(500, 'INTERNAL', 'An unexpected error occurred. It has been logged.');
   }

@@ -43,7 +43,14 @@ export class AppConfig {
     retentionSeconds: number;
     maxQueuedItems: number;
   };
-  redis: { url?: string; keyPrefix: string };
+  redis: {
+    url?: string;
+    keyPrefix: string;
+    /** BullMQ job lock: a dead replica's batch is resumed elsewhere after about this long. */
+    queueLockSeconds: number;
+    /** Batches one replica runs at once. */
+    queueConcurrency: number;
+  };
   callback: { secret?: string; allowedHosts: string[] };
   otel: { exporterEndpoint?: string };
 }

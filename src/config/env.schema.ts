@@ -96,6 +96,9 @@ export class EnvDto {
   @Matches(/^[A-Za-z0-9:_.-]{1,64}$/, { message: 'must be 1-64 of A-Z a-z 0-9 : _ . -' })
   REDIS_KEY_PREFIX?: string;
 
+  @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(3600) QUEUE_LOCK_SECONDS?: number;
+  @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(1000) QUEUE_CONCURRENCY?: number;
+
   @IsOptional() @IsString() API_KEYS?: string;
   @IsOptional() @Transform(toBoolean) @IsBoolean() AUTH_DISABLED?: boolean;
 

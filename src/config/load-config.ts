@@ -86,7 +86,11 @@ function list(value: string | undefined): string[] {
  * Validates the environment and builds the typed configuration.
  * Throws `ConfigError` naming the first bad variable.
  */
-export function loadConfig(env: Record<string, string | undefined> = process.env): AppConfig {
+export function loadConfig(
+  env: Record<string, string | undefined> = process.env,
+  overrides: Record<string, string> = {},
+): AppConfig {
+  if (Object.keys(overrides).length > 0) env = { ...env, ...overrides };
   const present = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== ''));
   const dto = plainToInstance(EnvDto, present, { excludeExtraneousValues: false });
   const errors = validateSync(dto, { skipMissingProperties: false, forbidUnknownValues: false });
@@ -175,7 +179,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       retentionSeconds: dto.BATCH_RETENTION_SECONDS ?? 86400,
       maxQueuedItems: dto.MAX_QUEUED_ITEMS ?? 2000000,
     },
-    redis: { url: dto.REDIS_URL, keyPrefix: dto.REDIS_KEY_PREFIX ?? 'cxo:' },
+    redis: {
+      url: dto.REDIS_URL,
+      keyPrefix: dto.REDIS_KEY_PREFIX ?? 'cxo:',
+      queueLockSeconds: dto.QUEUE_LOCK_SECONDS ?? 30,
+      queueConcurrency: dto.QUEUE_CONCURRENCY ?? 50,
+    },
     callback: { secret: dto.CALLBACK_SECRET, allowedHosts: list(dto.CALLBACK_ALLOWED_HOSTS) },
     otel: { exporterEndpoint: dto.OTEL_EXPORTER_OTLP_ENDPOINT },
   });

@@ -1,0 +1,146 @@
+import { Logger } from '@nestjs/common';
+import type { AppConfig } from '../config/app-config.js';
+import { CircuitBreakerOptions } from './circuit-breaker.options.js';
+import { CircuitBreaker } from './circuit-breaker.service.js';
+import type { CircuitStateStore, CircuitTransition } from './circuit-state.store.js';
+import { InMemoryCircuitStateStore } from './in-memory-circuit-state.store.js';
+
+const THRESHOLD = 3;
+const RECOVERY_SECONDS = 30;
+const LEASE_MS = 5_000;
+
+function setup(store: CircuitStateStore = new InMemoryCircuitStateStore()) {
+  let now = 1_000_000;
+  const options = Object.assign(new CircuitBreakerOptions(), { now: () => now });
+  const config = {
+    circuit: { failureThreshold: THRESHOLD, recoverySeconds: RECOVERY_SECONDS },
+  } as AppConfig;
+  const breaker = new CircuitBreaker(store, options, config);
+  const transitions: CircuitTransition[] = [];
+  breaker.onTransition((t) => transitions.push(t));
+  return {
+    breaker,
+    transitions,
+    advance: (ms: number) => {
+      now += ms;
+    },
+    fail: async (actionId: string, times: number) => {
+      for (let i = 0; i < times; i++) {
+        const permit = await breaker.acquire(actionId, LEASE_MS);
+        await breaker.recordFailure(actionId, permit);
+      }
+    },
+  };
+}
+
+beforeAll(() => Logger.overrideLogger(false));
+
+describe('CircuitBreaker', () => {
+  it('opens after the threshold of consecutive failures, and refuses while open', async () => {
+    const { breaker, fail, transitions } = setup();
+    await fail('a', THRESHOLD - 1);
+    expect(await breaker.acquire('a', LEASE_MS)).toBe('closed');
+    await fail('a', 1);
+    expect(await breaker.acquire('a', LEASE_MS)).toBe('open');
+    expect((await breaker.state('a')).state).toBe('open');
+    expect(transitions.map((t) => `${t.from}->${t.to}`)).toEqual(['closed->open']);
+  });
+
+  it('resets the count on a success: failures must be consecutive', async () => {
+    const { breaker, fail } = setup();
+    await fail('a', THRESHOLD - 1);
+    await breaker.recordSuccess('a', await breaker.acquire('a', LEASE_MS));
+    await fail('a', THRESHOLD - 1);
+    expect(await breaker.acquire('a', LEASE_MS)).toBe('closed');
+    expect((await breaker.state('a')).consecutiveFailures).toBe(THRESHOLD - 1);
+  });
+
+  it('lets exactly one probe through once the recovery time has passed', async () => {
+    const { breaker, fail, advance } = setup();
+    await fail('a', THRESHOLD);
+    advance(RECOVERY_SECONDS * 1000 - 1);
+    expect(await breaker.acquire('a', LEASE_MS)).toBe('open');
+    advance(1);
+    expect((await breaker.state('a')).state).toBe('half-open');
+    const permits = await Promise.all([1, 2, 3, 4].map(() => breaker.acquire('a', LEASE_MS)));
+    expect(permits.filter((p) => p === 'probe')).toHaveLength(1);
+    expect(permits.filter((p) => p === 'open')).toHaveLength(3);
+  });
+
+  it('closes when the probe succeeds', async () => {
+    const { breaker, fail, advance, transitions } = setup();
+    await fail('a', THRESHOLD);
+    advance(RECOVERY_SECONDS * 1000);
+    const probe = await breaker.acquire('a', LEASE_MS);
+    await breaker.recordSuccess('a', probe);
+    expect(await breaker.acquire('a', LEASE_MS)).toBe('closed');
+    expect((await breaker.state('a')).consecutiveFailures).toBe(0);
+    expect(transitions.map((t) => `${t.from}->${t.to}`)).toEqual([
+      'closed->open',
+      'open->half-open',
+      'half-open->closed',
+    ]);
+  });
+
+  it('re-opens for a full recovery period when the probe fails', async () => {
+    const { breaker, fail, advance } = setup();
+    await fail('a', THRESHOLD);
+    advance(RECOVERY_SECONDS * 1000);
+    const probe = await breaker.acquire('a', LEASE_MS);
+    expect(probe).toBe('probe');
+    await breaker.recordFailure('a', probe);
+    advance(RECOVERY_SECONDS * 1000 - 1);
+    expect(await breaker.acquire('a', LEASE_MS)).toBe('open');
+    advance(1);
+    expect(await breaker.acquire('a', LEASE_MS)).toBe('probe');
+  });
+
+  it('ignores late results of calls that started before the circuit opened', async () => {
+    const { breaker, fail } = setup();
+    const early = await breaker.acquire('a', LEASE_MS);
+    await fail('a', THRESHOLD);
+    await breaker.recordSuccess('a', early);
+    expect(await breaker.acquire('a', LEASE_MS)).toBe('open');
+    const openUntil = (await breaker.state('a')).openUntil;
+    await breaker.recordFailure('a', early);
+    expect((await breaker.state('a')).openUntil).toBe(openUntil);
+  });
+
+  it('frees the probe lease when the probe ends without a verdict, or when the lease expires', async () => {
+    const { breaker, fail, advance } = setup();
+    await fail('a', THRESHOLD);
+    advance(RECOVERY_SECONDS * 1000);
+    const probe = await breaker.acquire('a', LEASE_MS);
+    await breaker.release('a', probe);
+    expect(await breaker.acquire('a', LEASE_MS)).toBe('probe'); // lease taken again
+    expect(await breaker.acquire('a', LEASE_MS)).toBe('open');
+    advance(LEASE_MS); // that probe's replica died: its lease runs out
+    expect(await breaker.acquire('a', LEASE_MS)).toBe('probe');
+  });
+
+  it('keeps one breaker per action id', async () => {
+    const { breaker, fail } = setup();
+    await fail('a', THRESHOLD);
+    expect(await breaker.acquire('a', LEASE_MS)).toBe('open');
+    expect(await breaker.acquire('b', LEASE_MS)).toBe('closed');
+    const snapshot = await breaker.snapshot();
+    expect(snapshot.map((s) => [s.actionId, s.state])).toEqual([['a', 'open']]);
+  });
+
+  it('forgets actions that recover, so state does not grow with every action id', async () => {
+    const { breaker, fail } = setup();
+    await fail('a', 1);
+    expect(await breaker.snapshot()).toHaveLength(1);
+    await breaker.recordSuccess('a', await breaker.acquire('a', LEASE_MS));
+    expect(await breaker.snapshot()).toHaveLength(0);
+  });
+
+  it('fails open when its store fails', async () => {
+    const broken = new InMemoryCircuitStateStore();
+    broken.tryAcquire = () => Promise.reject(new Error('redis down'));
+    broken.recordFailure = () => Promise.reject(new Error('redis down'));
+    const { breaker } = setup(broken);
+    expect(await breaker.acquire('a', LEASE_MS)).toBe('closed');
+    await expect(breaker.recordFailure('a', 'closed')).resolves.toBeUndefined();
+  });
+});

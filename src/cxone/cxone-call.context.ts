@@ -1,0 +1,31 @@
+import type { AttemptInfo, TraceContext } from './cxone.types.js';
+import { traceFlags } from './trace-context.js';
+
+/**
+ * The state of one `execute` shared by its attempts: the interceptors count attempts, stamp
+ * each with a fresh span id and time it. Carried on the axios request config as `cxoneCall`;
+ * it is a class instance, not a plain object, so axios passes it along by reference when
+ * it merges configs (and axios-retry re-sends the same config) instead of copying it.
+ */
+export class CxoneCall implements AttemptInfo {
+  attempts = 0;
+  spanId = '';
+  attemptStartedAt = 0;
+  lastLatencyMs = 0;
+  lastStatus = 0;
+  readonly flags: string;
+
+  constructor(
+    readonly actionId: string,
+    readonly requestId: string,
+    readonly traceContext: TraceContext,
+  ) {
+    this.flags = traceFlags(traceContext);
+  }
+}
+
+declare module 'axios' {
+  interface AxiosRequestConfig {
+    cxoneCall?: CxoneCall;
+  }
+}

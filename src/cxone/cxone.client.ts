@@ -1,0 +1,284 @@
+import { HttpService } from '@nestjs/axios';
+import { Injectable, type OnModuleDestroy } from '@nestjs/common';
+import axiosRetry from 'axios-retry';
+import { type AxiosInstance, isAxiosError } from 'axios';
+import type { Agent } from 'node:http';
+import { CxoneEndpoints } from '../auth/cxone-endpoints.service.js';
+import { TokenManager } from '../auth/token-manager.service.js';
+import { ResultCache } from '../cache/result-cache.service.js';
+import { CircuitBreaker } from '../circuit-breaker/circuit-breaker.service.js';
+import type { CircuitPermit } from '../circuit-breaker/circuit-state.store.js';
+import { canonicalJson } from '../common/canonical-json.js';
+import { AppConfig } from '../config/app-config.js';
+import { CxoneCall } from './cxone-call.context.js';
+import { CxoneCallError } from './cxone-call.error.js';
+import { CxoneClientOptions } from './cxone-client.options.js';
+import {
+  type ClassifiedFailure,
+  InvalidUpstreamJsonError,
+  classifyFailure,
+} from './cxone-error.classifier.js';
+import { installLatencyInterceptor, installTracingInterceptor } from './cxone.interceptors.js';
+import { axiosRetryConfig } from './cxone.retry-policy.js';
+import type {
+  AttemptListener,
+  ExecuteOptions,
+  ExecuteResult,
+  SpanIdSource,
+} from './cxone.types.js';
+import { isValidTraceId } from './trace-context.js';
+
+/** CONTRACT section 1: the action ids the service accepts. */
+export const ACTION_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
+
+/** Failures for which the stale result is attached as a fallback. */
+const FALLBACK_CODES: ReadonlySet<string> = new Set(['TIMEOUT', 'CIRCUIT_OPEN', 'UPSTREAM_5XX']);
+/** Failures that count against the action's circuit. */
+const BREAKER_FAILURES: ReadonlySet<string> = new Set(['TIMEOUT', 'NETWORK', 'UPSTREAM_5XX']);
+
+const NOT_CALLED = { attempts: 0, latencyMs: 0 };
+const MAX_TIMEOUT_MS = 600_000;
+
+/**
+ * The one way to call a CXone data action (CONTRACT section 2): result cache, circuit breaker,
+ * token, tracing headers, retries with backoff, one token refresh on 401, error classification
+ * and the stale fallback.
+ */
+@Injectable()
+export class CxoneClient implements OnModuleDestroy {
+  private readonly axios: AxiosInstance;
+  private readonly listeners: AttemptListener[] = [];
+  private spanIdSource: SpanIdSource;
+  /** The execute URL split around `{actionId}`, once the API base URL is known. */
+  private urlParts: string[] | undefined;
+  private readonly pathParts: string[];
+  private readonly secrets: string[];
+  private readonly probeLeaseMsPerTimeoutMs: number;
+  private readonly probeLeaseExtraMs: number;
+
+  constructor(
+    http: HttpService,
+    private readonly tokens: TokenManager,
+    private readonly endpoints: CxoneEndpoints,
+    private readonly breaker: CircuitBreaker,
+    private readonly cache: ResultCache,
+    config: AppConfig,
+    options: CxoneClientOptions,
+  ) {
+    const { cxone } = config;
+    this.axios = http.axiosRef;
+    this.spanIdSource = options.spanIdSource;
+    this.pathParts = cxone.executePath.split('{actionId}');
+    const known = endpoints.current();
+    if (known !== undefined) this.urlParts = this.withBase(known.apiUrl);
+    this.secrets = [cxone.clientSecret, cxone.accessKeySecret ?? ''].filter((s) => s.length >= 4);
+    // The probe lease covers the probe's worst case: every attempt timing out, every backoff.
+    this.probeLeaseMsPerTimeoutMs = cxone.maxRetries + 1;
+    this.probeLeaseExtraMs = cxone.maxRetries * options.retryMaxDelayMs;
+
+    installLatencyInterceptor(this.axios, this.listeners);
+    installTracingInterceptor(this.axios, () => this.spanIdSource);
+    axiosRetry(
+      this.axios,
+      axiosRetryConfig({
+        maxRetries: cxone.maxRetries,
+        maxRetryAfterMs: cxone.maxRetryAfterSeconds * 1000,
+        baseDelayMs: options.retryBaseDelayMs,
+        maxDelayMs: options.retryMaxDelayMs,
+        random: options.random,
+        now: Date.now,
+      }),
+    );
+  }
+
+  /**
+   * Calls the action with the payload. Resolves with CXone's parsed answer (or the cached
+   * one); rejects with a `CxoneCallError` (never anything else).
+   */
+  async execute(
+    actionId: string,
+    payload: unknown,
+    options: ExecuteOptions,
+  ): Promise<ExecuteResult> {
+    if (!ACTION_ID_PATTERN.test(actionId)) {
+      throw new CxoneCallError('VALIDATION_FAILED', 'action id is not valid', NOT_CALLED);
+    }
+    if (!isValidTraceId(options.traceContext.traceId)) {
+      throw new CxoneCallError(
+        'VALIDATION_FAILED',
+        'trace id must be 32 lowercase hex digits',
+        NOT_CALLED,
+      );
+    }
+    if (!(options.timeoutMs > 0 && options.timeoutMs <= MAX_TIMEOUT_MS)) {
+      // axios reads 0 as "no timeout": a hung CXone would hold the call forever.
+      throw new CxoneCallError('VALIDATION_FAILED', 'timeoutMs must be in 1..600000', NOT_CALLED);
+    }
+    if (options.signal?.aborted) {
+      throw new CxoneCallError('CANCELLED', 'call cancelled', NOT_CALLED);
+    }
+    let body: string;
+    try {
+      body = canonicalJson(payload);
+    } catch {
+      throw new CxoneCallError('VALIDATION_FAILED', 'payload is not JSON-serialisable', NOT_CALLED);
+    }
+
+    const ttlSeconds = options.cacheTtlSeconds;
+    const key =
+      ttlSeconds > 0 || this.cache.keepsStale ? this.cache.keyFor(actionId, body) : undefined;
+    if (ttlSeconds > 0) {
+      const hit = await this.cache.getFresh(key!);
+      if (hit !== undefined) return { data: hit.data, cached: true, attempts: 0, latencyMs: 0 };
+    }
+
+    const leaseMs = options.timeoutMs * this.probeLeaseMsPerTimeoutMs + this.probeLeaseExtraMs;
+    const permit = await this.breaker.acquire(actionId, leaseMs);
+    if (permit === 'open') {
+      const open = {
+        code: 'CIRCUIT_OPEN',
+        message: `circuit open for action ${actionId}; CXone not called`,
+      } as const;
+      throw await this.failure(open, key, NOT_CALLED.attempts, NOT_CALLED.latencyMs);
+    }
+
+    const call = new CxoneCall(actionId, options.requestId, options.traceContext);
+    let data: unknown;
+    try {
+      data = await this.send(actionId, body, options, call);
+    } catch (error) {
+      const failure = classifyFailure(error, call.attempts, this.redact);
+      await this.recordOutcome(actionId, permit, failure);
+      throw await this.failure(failure, key, call.attempts, call.lastLatencyMs);
+    }
+    await this.breaker.recordSuccess(actionId, permit);
+    if (key !== undefined) await this.cache.store(key, data, ttlSeconds);
+    return { data, cached: false, attempts: call.attempts, latencyMs: call.lastLatencyMs };
+  }
+
+  /** Subscribes to every attempt (status, latency, span id). Returns the unsubscribe function. */
+  onAttempt(listener: AttemptListener): () => void {
+    this.listeners.push(listener);
+    return () => {
+      const at = this.listeners.indexOf(listener);
+      if (at >= 0) this.listeners.splice(at, 1);
+    };
+  }
+
+  /** Replaces where attempt span ids come from (e.g. an OpenTelemetry span per attempt). */
+  useSpanIdSource(source: SpanIdSource): void {
+    this.spanIdSource = source;
+  }
+
+  onModuleDestroy(): void {
+    (this.axios.defaults.httpAgent as Agent | undefined)?.destroy();
+    (this.axios.defaults.httpsAgent as Agent | undefined)?.destroy();
+  }
+
+  private async send(
+    actionId: string,
+    body: string,
+    options: ExecuteOptions,
+    call: CxoneCall,
+  ): Promise<unknown> {
+    const encodedId = encodeURIComponent(actionId);
+    const url = (this.urlParts ?? (await this.resolveUrlParts())).join(encodedId);
+    const token = this.tokens.peek() ?? (await this.tokens.getToken());
+    try {
+      return await this.post(url, body, token, options, call);
+    } catch (error) {
+      if (!isAxiosError(error) || error.response?.status !== 401) throw error;
+      // One refresh and one more try; a second 401 (or a 403) is AUTH_FAILED.
+      this.tokens.invalidate(token);
+      const fresh = await this.tokens.getToken();
+      if (fresh === token) throw error;
+      return await this.post(url, body, fresh, options, call);
+    }
+  }
+
+  private async post(
+    url: string,
+    body: string,
+    token: string,
+    options: ExecuteOptions,
+    call: CxoneCall,
+  ): Promise<unknown> {
+    // request() rather than post(): post() merges its config once more before request() does.
+    const headers: Record<string, string> = {
+      Authorization: `Bearer ${token}`,
+      'X-Request-Id': call.requestId,
+      'X-Trace-Id': call.traceContext.traceId,
+    };
+    const traceState = call.traceContext.traceState;
+    if (traceState !== undefined && traceState !== '') headers.tracestate = traceState;
+    const response = await this.axios.request<string>({
+      method: 'post',
+      url,
+      data: body,
+      headers,
+      timeout: options.timeoutMs,
+      signal: options.signal,
+      cxoneCall: call,
+    });
+    const text = response.data;
+    if (response.status === 204 && text === '') return null;
+    try {
+      return JSON.parse(text);
+    } catch {
+      throw new InvalidUpstreamJsonError(response.status);
+    }
+  }
+
+  private async resolveUrlParts(): Promise<string[]> {
+    const { apiUrl } = await this.endpoints.resolve();
+    this.urlParts ??= this.withBase(apiUrl);
+    return this.urlParts;
+  }
+
+  private withBase(apiUrl: string): string[] {
+    const parts = [...this.pathParts];
+    parts[0] = apiUrl + parts[0];
+    return parts;
+  }
+
+  private async recordOutcome(
+    actionId: string,
+    permit: CircuitPermit,
+    failure: ClassifiedFailure,
+  ): Promise<void> {
+    if (BREAKER_FAILURES.has(failure.code)) {
+      await this.breaker.recordFailure(actionId, permit);
+    } else if (failure.upstreamStatus !== undefined) {
+      // CXone answered (4xx, 429, 401/403): it is up, whatever it thought of this call.
+      await this.breaker.recordSuccess(actionId, permit);
+    } else {
+      await this.breaker.release(actionId, permit);
+    }
+  }
+
+  private async failure(
+    failure: ClassifiedFailure,
+    key: string | undefined,
+    attempts: number,
+    latencyMs: number,
+  ): Promise<CxoneCallError> {
+    const fallback =
+      key !== undefined && FALLBACK_CODES.has(failure.code)
+        ? await this.cache.getStale(key)
+        : undefined;
+    return new CxoneCallError(failure.code, failure.message, {
+      attempts,
+      latencyMs,
+      upstreamStatus: failure.upstreamStatus,
+      fallback,
+    });
+  }
+
+  private readonly redact = (text: string): string => {
+    let safe = text;
+    for (const secret of this.secrets) safe = safe.split(secret).join('[redacted]');
+    const token = this.tokens.peek();
+    if (token !== undefined) safe = safe.split(token).join('[redacted]');
+    return safe.replace(/Bearer\s+\S+/gi, 'Bearer [redacted]');
+  };
+}

@@ -1,0 +1,76 @@
+import type { AxiosError } from 'axios';
+import type { IAxiosRetryConfig } from 'axios-retry';
+
+/** Retried after backoff (429 honouring Retry-After); nothing else is (no 500, no other 4xx). */
+export const RETRYABLE_STATUSES: ReadonlySet<number> = new Set([429, 502, 503, 504]);
+
+/**
+ * Connection resets (the request never got an answer on a reused or dropped connection) and
+ * refusals (it never reached the server). Timeouts are not retried: the upstream may still be
+ * working on the call.
+ */
+export const RETRYABLE_NETWORK_CODES: ReadonlySet<string> = new Set([
+  'ECONNRESET',
+  'EPIPE',
+  'ECONNREFUSED',
+]);
+
+export interface RetryPolicy {
+  maxRetries: number;
+  /** Cap of a Retry-After wait (MAX_RETRY_AFTER_SECONDS). */
+  maxRetryAfterMs: number;
+  /** First backoff; doubles on each retry. */
+  baseDelayMs: number;
+  maxDelayMs: number;
+  /** [0, 1); jitter source. */
+  random: () => number;
+  now: () => number;
+}
+
+export function isRetryable(error: AxiosError): boolean {
+  const status = error.response?.status;
+  if (status !== undefined) return RETRYABLE_STATUSES.has(status);
+  return error.code !== undefined && RETRYABLE_NETWORK_CODES.has(error.code);
+}
+
+/**
+ * Milliseconds a Retry-After header asks to wait (delay-seconds or HTTP-date, RFC 9110
+ * section 10.2.3), at least 0; undefined when absent or unreadable.
+ */
+export function parseRetryAfter(header: unknown, now: number): number | undefined {
+  const value = Array.isArray(header) ? header[0] : header;
+  if (typeof value === 'number') return value >= 0 ? value * 1000 : undefined;
+  if (typeof value !== 'string') return undefined;
+  const text = value.trim();
+  if (/^\d+$/.test(text)) return Number(text) * 1000;
+  // Every HTTP-date form starts with the day name; this keeps Date.parse's leniency out.
+  if (!/^[A-Za-z]{3}/.test(text)) return undefined;
+  const at = Date.parse(text);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+}
+
+/**
+ * Wait before retry number `retry` (1-based): a 429's Retry-After capped at
+ * `maxRetryAfterMs`; otherwise exponential backoff `base × 2^(retry-1)` capped at
+ * `maxDelayMs`, with "equal jitter" (half fixed, half random) so callers spread out.
+ */
+export function retryDelayMs(retry: number, error: AxiosError, policy: RetryPolicy): number {
+  const response = error.response;
+  if (response?.status === 429) {
+    const asked = parseRetryAfter(response.headers['retry-after'], policy.now());
+    if (asked !== undefined) return Math.min(asked, policy.maxRetryAfterMs);
+  }
+  const exponential = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (retry - 1));
+  return exponential / 2 + (policy.random() * exponential) / 2;
+}
+
+/** The axios-retry settings for CXone calls. */
+export function axiosRetryConfig(policy: RetryPolicy): IAxiosRetryConfig {
+  return {
+    retries: policy.maxRetries,
+    retryCondition: isRetryable,
+    retryDelay: (retry, error) => retryDelayMs(retry, error, policy),
+    // The timeout bounds each attempt, not the whole call (CONTRACT: timeout per downstream call).
+    shouldResetTimeout: true,
+  };
+}

@@ -1,0 +1,69 @@
+/** The caller's W3C trace: CXone calls become child spans of it. */
+export interface TraceContext {
+  /** 32 lowercase hex digits. */
+  traceId: string;
+  /** The caller's span (16 hex digits), parent of each attempt's span. */
+  parentSpanId?: string;
+  /** W3C trace flags, two lowercase hex digits ("01" = sampled); wins over `sampled`. */
+  traceFlags?: string;
+  /** Used when `traceFlags` is absent. Default true. */
+  sampled?: boolean;
+  /** W3C `tracestate`, forwarded unchanged. */
+  traceState?: string;
+}
+
+export interface ExecuteOptions {
+  traceContext: TraceContext;
+  /** Sent as X-Request-Id, the same on every attempt of this call. */
+  requestId: string;
+  /** Timeout of each attempt (each downstream call), in milliseconds. */
+  timeoutMs: number;
+  /** How long a success is served from the cache; 0 neither reads nor writes the fresh entry. */
+  cacheTtlSeconds: number;
+  /** Aborts the call (and any retry wait): rejects with CANCELLED. */
+  signal?: AbortSignal;
+}
+
+export interface ExecuteResult {
+  /** CXone's response body, parsed. */
+  data: unknown;
+  /** Served from the result cache, without calling CXone. */
+  cached: boolean;
+  /** Downstream calls made (0 when cached). */
+  attempts: number;
+  /** Latency of the last downstream call, in milliseconds (0 when cached). */
+  latencyMs: number;
+}
+
+/** What an attempt's span id source and the attempt listeners can read about the call. */
+export interface AttemptInfo {
+  readonly actionId: string;
+  readonly requestId: string;
+  readonly traceContext: TraceContext;
+  /** 1 for the first attempt; counts every downstream call of this execute. */
+  readonly attempts: number;
+}
+
+/**
+ * Gives each attempt its span id (16 lowercase hex digits, not all zero). The default is
+ * random; observability replaces it to start an OpenTelemetry span per attempt and use its id
+ * (and ends that span from an attempt listener).
+ */
+export type SpanIdSource = (attempt: AttemptInfo) => string;
+
+export interface AttemptRecord {
+  actionId: string;
+  requestId: string;
+  traceId: string;
+  spanId: string;
+  /** 1-based. */
+  attempt: number;
+  /** HTTP status, or 0 when no response came (timeout, network error, cancel). */
+  status: number;
+  /** Error code when no response came (ETIMEDOUT, ECONNRESET, ERR_CANCELED, …). */
+  errorCode?: string;
+  latencyMs: number;
+}
+
+/** Called synchronously after every attempt; must be cheap and must not throw. */
+export type AttemptListener = (record: AttemptRecord) => void;
