@@ -1,5 +1,6 @@
 import { Module, ValidationPipe, type DynamicModule } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD, APP_PIPE } from '@nestjs/core';
+import { BatchModule } from './batch/batch.module.js';
 import { ApiKeyGuard } from './common/api-key.guard.js';
 import { ProblemDetailsFilter } from './common/problem-details.filter.js';
 import { toValidationError } from './common/validation.js';
@@ -13,7 +14,12 @@ export class AppModule {
   static register(config: AppConfig): DynamicModule {
     return {
       module: AppModule,
-      imports: [ConfigModule.forRoot(config), LoggingModule.forRoot(config), HealthModule],
+      imports: [
+        ConfigModule.forRoot(config),
+        LoggingModule.forRoot(config),
+        HealthModule,
+        BatchModule.register(config),
+      ],
       providers: [
         { provide: APP_FILTER, useClass: ProblemDetailsFilter },
         { provide: APP_GUARD, useClass: ApiKeyGuard },

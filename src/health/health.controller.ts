@@ -68,10 +68,7 @@ export class HealthController {
     } catch (error) {
       const result = (error as { response?: HealthCheckResult }).response;
       const down = Object.entries(result?.error ?? {})
-        .map(
-          ([name, detail]) =>
-            `${name}: ${(detail as { reason?: string }).reason ?? 'down'}`,
-        )
+        .map(([name, detail]) => `${name}: ${(detail as { reason?: string }).reason ?? 'down'}`)
         .join('; ');
       throw new DomainError('NOT_READY', `Not ready: ${down || 'a dependency is down'}.`);
     }

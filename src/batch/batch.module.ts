@@ -1,0 +1,44 @@
+import { Module, type DynamicModule, type Provider } from '@nestjs/common';
+import type { AppConfig } from '../config/app-config.js';
+import { CxoneClient } from '../cxone/cxone.client.js';
+import { CxoneModule } from '../cxone/cxone.module.js';
+import { ActionExecutor } from './action-executor.js';
+import { BatchController } from './batch.controller.js';
+import { BatchLifecycle } from './batch.lifecycle.js';
+import { BatchQueue } from './batch.queue.js';
+import { BatchRunner } from './batch.runner.js';
+import { BatchService } from './batch.service.js';
+import { BatchStore } from './batch.store.js';
+import { CallbackService } from './callback.service.js';
+import { ConcurrencyGate } from './concurrency-gate.js';
+import { InMemoryBatchQueue } from './in-memory-batch.queue.js';
+import { InMemoryBatchStore } from './in-memory-batch.store.js';
+
+/** Store and queue bindings by configuration: in memory by default. */
+function storageProviders(_config: AppConfig): Provider[] {
+  return [
+    { provide: BatchStore, useClass: InMemoryBatchStore },
+    { provide: BatchQueue, useClass: InMemoryBatchQueue },
+  ];
+}
+
+@Module({})
+export class BatchModule {
+  static register(config: AppConfig): DynamicModule {
+    return {
+      module: BatchModule,
+      imports: [CxoneModule],
+      controllers: [BatchController],
+      providers: [
+        ...storageProviders(config),
+        { provide: ActionExecutor, useExisting: CxoneClient },
+        ConcurrencyGate,
+        CallbackService,
+        BatchRunner,
+        BatchService,
+        BatchLifecycle,
+      ],
+      exports: [BatchService, BatchStore],
+    };
+  }
+}

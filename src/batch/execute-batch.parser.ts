@@ -1,0 +1,90 @@
+import { plainToInstance } from 'class-transformer';
+import { validateSync } from 'class-validator';
+import { ValidationFailedError, type FieldError } from '../common/domain-error.js';
+import { flattenValidationErrors } from '../common/validation.js';
+import type { AppConfig } from '../config/app-config.js';
+import type { BatchOptions } from './batch.types.js';
+import { ExecuteBatchDto } from './batch.dto.js';
+
+const MAX_REPORTED_ITEM_ERRORS = 10;
+
+export interface ParsedBatch {
+  actionId: string;
+  payloads: Record<string, unknown>[];
+  options: BatchOptions;
+}
+
+function callbackProblem(value: string, allowedHosts: string[]): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return 'must be an absolute https URL';
+  }
+  if (url.username || url.password) return 'must not carry credentials';
+  if (url.protocol === 'https:') return undefined;
+  if (url.protocol === 'http:' && allowedHosts.includes(url.hostname)) return undefined;
+  return 'must be https (http only for hosts in CALLBACK_ALLOWED_HOSTS)';
+}
+
+/**
+ * Validates a `POST /batch/execute` body. The scalar fields go through class-validator; the
+ * payloads are checked in one plain loop, so 100,000 items are not copied by class-transformer.
+ */
+export function parseExecuteBatch(body: unknown, config: AppConfig): ParsedBatch {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw new ValidationFailedError([{ field: 'body', message: 'must be a JSON object' }]);
+  }
+  const { payloads, ...scalars } = body as Record<string, unknown>;
+  const dto = plainToInstance(ExecuteBatchDto, { ...scalars, payloads: [] });
+  const errors: FieldError[] = flattenValidationErrors(
+    validateSync(dto, { whitelist: true, forbidNonWhitelisted: true }),
+  );
+
+  const { maxItems, maxWorkersPerBatch } = config.batch;
+  if (!Array.isArray(payloads)) {
+    errors.push({
+      field: 'payloads',
+      message: payloads === undefined ? 'is required' : 'must be an array',
+    });
+  } else if (payloads.length === 0) {
+    errors.push({ field: 'payloads', message: 'must contain at least 1 item' });
+  } else if (payloads.length > maxItems) {
+    errors.push({
+      field: 'payloads',
+      message: `must contain at most ${maxItems} items (MAX_BATCH_ITEMS)`,
+    });
+  } else {
+    let reported = 0;
+    for (let index = 0; index < payloads.length && reported < MAX_REPORTED_ITEM_ERRORS; index++) {
+      const item: unknown = payloads[index];
+      if (typeof item !== 'object' || item === null || Array.isArray(item)) {
+        errors.push({ field: `payloads[${index}]`, message: 'must be a JSON object' });
+        reported += 1;
+      }
+    }
+  }
+  if (typeof dto.max_workers === 'number' && dto.max_workers > maxWorkersPerBatch) {
+    errors.push({
+      field: 'max_workers',
+      message: `must not be greater than ${maxWorkersPerBatch}`,
+    });
+  }
+  if (typeof dto.callback_url === 'string') {
+    const problem = callbackProblem(dto.callback_url, config.callback.allowedHosts);
+    if (problem) errors.push({ field: 'callback_url', message: problem });
+  }
+  if (errors.length > 0) throw new ValidationFailedError(errors);
+
+  return {
+    actionId: dto.action_id,
+    payloads: payloads as Record<string, unknown>[],
+    options: {
+      chunkSize: dto.chunk_size ?? 10,
+      maxWorkers: dto.max_workers ?? 4,
+      timeoutMs: dto.timeout_ms ?? 15000,
+      cacheTtlSeconds: dto.cache_ttl_seconds ?? 300,
+      ...(dto.callback_url ? { callbackUrl: dto.callback_url } : {}),
+    },
+  };
+}

@@ -1,0 +1,62 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { authHeader } from './test-app.js';
+
+export interface Api {
+  post(
+    path: string,
+    body: unknown,
+    headers?: Record<string, string>,
+  ): Promise<{ status: number; body: any; headers: Headers }>;
+  get(
+    path: string,
+    headers?: Record<string, string>,
+  ): Promise<{ status: number; body: any; headers: Headers }>;
+  waitForEnd(batchId: string, timeoutMs?: number): Promise<any>;
+}
+
+/** A small JSON client for the orchestrator's API, with the test API key. */
+export function apiFor(baseUrl: string): Api {
+  const call = async (
+    method: string,
+    path: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ) => {
+    const response = await fetch(`${baseUrl}${path}`, {
+      method,
+      headers: {
+        ...authHeader,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        ...headers,
+      },
+      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+    });
+    const text = await response.text();
+    return {
+      status: response.status,
+      body: text ? JSON.parse(text) : undefined,
+      headers: response.headers,
+    };
+  };
+  const api: Api = {
+    post: (path, body, headers) => call('POST', path, body, headers),
+    get: (path, headers) => call('GET', path, undefined, headers),
+    async waitForEnd(batchId, timeoutMs = 20000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const { body } = await api.get(`/batch/${batchId}/status?limit=1`);
+        if (body.finished_at !== null && body.summary.pending === 0) return body;
+        if (Date.now() > deadline)
+          throw new Error(
+            `batch ${batchId} did not end in ${timeoutMs} ms: ${JSON.stringify(body)}`,
+          );
+        await sleep(20);
+      }
+    },
+  };
+  return api;
+}
+
+export function payloads(count: number, offset = 0): { id: string; n: number }[] {
+  return Array.from({ length: count }, (_, i) => ({ id: `item-${offset + i}`, n: offset + i }));
+}
