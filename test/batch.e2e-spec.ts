@@ -437,3 +437,37 @@ describe('caller authentication', () => {
     );
   });
 });
+
+describe('intake saturation', () => {
+  let sim: SimulatorHandle;
+  let app: NestExpressApplication;
+  let api: Api;
+  beforeAll(async () => {
+    sim = await startSimulator({ port: 0, profiles: { '*': { latency_ms: 100 } } });
+    const started = await startTestApp({ CXONE_API_URL: sim.url, MAX_QUEUED_ITEMS: '10' });
+    app = started.app;
+    api = apiFor(started.url);
+  });
+  afterAll(async () => {
+    await app.close();
+    await sim.close();
+  });
+
+  it('answers 429 with Retry-After while more than MAX_QUEUED_ITEMS items wait, then accepts again', async () => {
+    const first = await api.post('/batch/execute', {
+      action_id: 'busy',
+      payloads: payloads(8),
+      max_workers: 1,
+    });
+    expect(first.status).toBe(202);
+    const refused = await api.post('/batch/execute', { action_id: 'busy', payloads: payloads(3) });
+    expect(refused.status).toBe(429);
+    expect(refused.headers.get('retry-after')).toBe('5');
+    expect(refused.body.code).toBe('INTAKE_SATURATED');
+    await api.post(`/batch/${first.body.batch_id}/cancel`, undefined);
+    await api.waitForEnd(first.body.batch_id);
+    expect(
+      (await api.post('/batch/execute', { action_id: 'busy', payloads: payloads(3) })).status,
+    ).toBe(202);
+  });
+});
