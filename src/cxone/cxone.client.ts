@@ -2,7 +2,6 @@ import { HttpService } from '@nestjs/axios';
 import { Injectable, type OnModuleDestroy } from '@nestjs/common';
 import axiosRetry from 'axios-retry';
 import { type AxiosInstance, isAxiosError } from 'axios';
-import type { Agent } from 'node:http';
 import { CxoneEndpoints } from '../auth/cxone-endpoints.service.js';
 import { TokenManager } from '../auth/token-manager.service.js';
 import { ResultCache } from '../cache/result-cache.service.js';
@@ -20,6 +19,7 @@ import {
 } from './cxone-error.classifier.js';
 import { installLatencyInterceptor, installTracingInterceptor } from './cxone.interceptors.js';
 import { axiosRetryConfig } from './cxone.retry-policy.js';
+import type { ClosableAdapter } from './undici.adapter.js';
 import type {
   AttemptListener,
   ExecuteOptions,
@@ -170,9 +170,8 @@ export class CxoneClient implements OnModuleDestroy {
     this.spanIdSource = source;
   }
 
-  onModuleDestroy(): void {
-    (this.axios.defaults.httpAgent as Agent | undefined)?.destroy();
-    (this.axios.defaults.httpsAgent as Agent | undefined)?.destroy();
+  async onModuleDestroy(): Promise<void> {
+    await (this.axios.defaults.adapter as Partial<ClosableAdapter> | undefined)?.close?.();
   }
 
   private async send(

@@ -1,28 +1,23 @@
 import type { HttpModuleOptions } from '@nestjs/axios';
-import { Agent as HttpAgent } from 'node:http';
-import { Agent as HttpsAgent } from 'node:https';
 import type { AppConfig } from '../config/app-config.js';
+import { undiciAdapter } from './undici.adapter.js';
 
 const identity = (data: unknown): unknown => data;
 /** Largest CXone answer accepted; a bigger one fails the call instead of exhausting memory. */
 const MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
 
 /**
- * The axios instance for CXone: keep-alive sockets bounded by CXONE_MAX_CONCURRENCY, bodies
+ * The axios instance for CXone: undici's keep-alive pool bounded by CXONE_MAX_CONCURRENCY, bodies
  * sent as the client serialised them and received as text (the client parses them, so a
  * non-JSON answer is classified instead of crashing), no redirects (a bearer token is never
  * forwarded to another host), timeouts reported as ETIMEDOUT.
  */
 export function cxoneHttpOptions(config: AppConfig): HttpModuleOptions {
-  const agentOptions = {
-    keepAlive: true,
-    maxSockets: config.cxone.maxConcurrency,
-    maxFreeSockets: config.cxone.maxConcurrency,
-    scheduling: 'lifo' as const,
-  };
   return {
-    httpAgent: new HttpAgent(agentOptions),
-    httpsAgent: new HttpsAgent(agentOptions),
+    adapter: undiciAdapter({
+      connections: config.cxone.maxConcurrency,
+      maxResponseBytes: MAX_RESPONSE_BYTES,
+    }),
     maxRedirects: 0,
     responseType: 'text',
     responseEncoding: 'utf8',
