@@ -37,29 +37,34 @@ function fullUrl(config: InternalAxiosRequestConfig): URL {
   return new URL(url);
 }
 
-function plainHeaders(config: InternalAxiosRequestConfig): Record<string, string> {
-  const headers: Record<string, string> = {};
-  for (const [name, value] of Object.entries(AxiosHeaders.from(config.headers).toJSON())) {
-    if (value !== undefined && value !== null) headers[name] = String(value);
-  }
-  return headers;
+/** Drops an answer we will not read; the connection is closed rather than drained. */
+function discard(body: Dispatcher.ResponseData['body']): void {
+  body.on('error', () => undefined);
+  body.destroy();
 }
 
 async function readBody(
-  body: Dispatcher.ResponseData['body'],
+  answer: Dispatcher.ResponseData,
   limit: number,
 ): Promise<string | undefined> {
+  const declared = Number(answer.headers['content-length']);
+  if (Number.isFinite(declared)) {
+    if (declared <= limit) return answer.body.text();
+    discard(answer.body);
+    return undefined;
+  }
+  // No declared length (chunked): count as it streams in.
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of body) {
+  for await (const chunk of answer.body) {
     size += (chunk as Buffer).length;
     if (size > limit) {
-      body.destroy();
+      discard(answer.body);
       return undefined;
     }
     chunks.push(chunk as Buffer);
   }
-  return chunks.length === 1 ? chunks[0].toString('utf8') : Buffer.concat(chunks).toString('utf8');
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 /**
@@ -95,7 +100,7 @@ export function undiciAdapter(options: UndiciAdapterOptions): ClosableAdapter {
         origin: url.origin,
         path: `${url.pathname}${url.search}`,
         method: (config.method ?? 'get').toUpperCase(),
-        headers: plainHeaders(config),
+        headers: AxiosHeaders.from(config.headers).toJSON(true),
         body: (config.data as string | Buffer | undefined) ?? null,
         signal: controller.signal,
       });
@@ -103,7 +108,7 @@ export function undiciAdapter(options: UndiciAdapterOptions): ClosableAdapter {
         config.maxContentLength !== undefined && config.maxContentLength > 0
           ? config.maxContentLength
           : options.maxResponseBytes;
-      const data = await readBody(answer.body, Math.min(limit, options.maxResponseBytes));
+      const data = await readBody(answer, Math.min(limit, options.maxResponseBytes));
       if (data === undefined) {
         throw new AxiosError(
           `maxContentLength size of ${limit} exceeded`,

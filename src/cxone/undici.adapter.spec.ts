@@ -1,0 +1,106 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import axios, { AxiosError, type AxiosInstance } from 'axios';
+import { undiciAdapter, type ClosableAdapter } from './undici.adapter.js';
+
+describe('undiciAdapter (over real loopback HTTP)', () => {
+  let server: Server;
+  let base: string;
+  let adapter: ClosableAdapter;
+  let client: AxiosInstance;
+
+  beforeAll(async () => {
+    server = createServer((req, res) => {
+      switch (req.url) {
+        case '/json':
+          res.writeHead(200, { 'content-type': 'application/json', 'retry-after': '3' });
+          res.end(JSON.stringify({ echo: req.headers['x-request-id'] }));
+          return;
+        case '/big':
+          res.writeHead(200, { 'content-length': '5000' });
+          res.end('x'.repeat(5000));
+          return;
+        case '/chunked':
+          res.writeHead(200);
+          for (let i = 0; i < 10; i++) res.write('y'.repeat(600));
+          res.end();
+          return;
+        case '/status/503':
+          res.writeHead(503, { 'retry-after': '7' });
+          res.end('{"message":"busy"}');
+          return;
+        case '/reset':
+          req.socket.destroy();
+          return;
+        case '/hang':
+          return;
+      }
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    adapter = undiciAdapter({ connections: 4, maxResponseBytes: 4096 });
+    client = axios.create({
+      adapter,
+      responseType: 'text',
+      transformResponse: [(data: unknown) => data],
+    });
+  });
+  afterAll(async () => {
+    await adapter.close();
+    server.closeAllConnections();
+    server.close();
+  });
+
+  const failureOf = async (promise: Promise<unknown>): Promise<AxiosError> => {
+    try {
+      await promise;
+    } catch (error) {
+      expect(error).toBeInstanceOf(AxiosError);
+      return error as AxiosError;
+    }
+    throw new Error('expected the request to fail');
+  };
+
+  it('sends headers and body and returns status, headers and text', async () => {
+    const response = await client.post(`${base}/json`, '{}', {
+      headers: { 'X-Request-Id': 'r-1' },
+    });
+    expect(response.status).toBe(200);
+    expect(JSON.parse(response.data as string)).toEqual({ echo: 'r-1' });
+    expect(response.headers['retry-after']).toBe('3');
+  });
+
+  it('rejects a non-2xx answer the way axios does, with the response attached', async () => {
+    const error = await failureOf(client.get(`${base}/status/503`));
+    expect(error.code).toBe(AxiosError.ERR_BAD_RESPONSE);
+    expect(error.response?.status).toBe(503);
+    expect(error.response?.headers['retry-after']).toBe('7');
+  });
+
+  it('refuses answers over the size limit, declared or streamed', async () => {
+    expect((await failureOf(client.get(`${base}/big`))).message).toContain('maxContentLength');
+    expect((await failureOf(client.get(`${base}/chunked`))).message).toContain('maxContentLength');
+  });
+
+  it('reports a hung upstream as ETIMEDOUT at the timeout', async () => {
+    const started = Date.now();
+    const error = await failureOf(client.get(`${base}/hang`, { timeout: 150 }));
+    expect(error.code).toBe('ETIMEDOUT');
+    expect(Date.now() - started).toBeGreaterThanOrEqual(140);
+    expect(Date.now() - started).toBeLessThan(1000);
+  });
+
+  it('reports a dropped connection as ECONNRESET and a refused one as ECONNREFUSED', async () => {
+    expect((await failureOf(client.get(`${base}/reset`))).code).toBe('ECONNRESET');
+    expect((await failureOf(client.get('http://127.0.0.1:9/nothing'))).code).toBe('ECONNREFUSED');
+  });
+
+  it('reports the caller aborting as ERR_CANCELED', async () => {
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 50);
+    const error = await failureOf(
+      client.get(`${base}/hang`, { signal: controller.signal, timeout: 5000 }),
+    );
+    expect(error.code).toBe('ERR_CANCELED');
+  });
+});
