@@ -4,9 +4,10 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import type { NextFunction, Request, Response } from 'express';
 import { Logger } from 'nestjs-pino';
-import { AppModule } from './app.module.js';
+import { AppModule, type TelemetryOverrides } from './app.module.js';
 import { DomainError } from './common/domain-error.js';
 import type { AppConfig } from './config/app-config.js';
+import { HttpTelemetry } from './observability/http-telemetry.js';
 
 const JSON_TYPES = ['application/json', 'application/*+json'];
 
@@ -36,18 +37,23 @@ export function buildOpenApiDocument(app: INestApplication) {
   return SwaggerModule.createDocument(app, config);
 }
 
+export type AppOptions = Pick<NestApplicationOptions, 'logger' | 'bufferLogs'> & TelemetryOverrides;
+
 /** Builds the application exactly as production runs it; tests use the same function. */
 export async function createApp(
   config: AppConfig,
-  options: Pick<NestApplicationOptions, 'logger' | 'bufferLogs'> = { bufferLogs: true },
+  options: AppOptions = { bufferLogs: true },
 ): Promise<NestExpressApplication> {
-  const app = await NestFactory.create<NestExpressApplication>(AppModule.register(config), {
-    ...options,
-    bodyParser: false,
-  });
+  const { spanProcessors, logDestination, ...nestOptions } = options;
+  const app = await NestFactory.create<NestExpressApplication>(
+    AppModule.register(config, { spanProcessors, logDestination }),
+    { ...nestOptions, bodyParser: false },
+  );
   app.useLogger(app.get(Logger));
   app.disable('x-powered-by');
   app.set('etag', false);
+  // First: every request, even one refused by body parsing, gets its trace context and timing.
+  app.use(app.get(HttpTelemetry).middleware);
   app.use(requireJsonBodies);
   app.useBodyParser('json', { limit: config.batch.maxBodyBytes, type: JSON_TYPES });
   SwaggerModule.setup('docs', app, () => buildOpenApiDocument(app), {

@@ -1,5 +1,7 @@
 import { Module, ValidationPipe, type DynamicModule } from '@nestjs/common';
-import { APP_FILTER, APP_GUARD, APP_PIPE } from '@nestjs/core';
+import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR, APP_PIPE } from '@nestjs/core';
+import type { SpanProcessor } from '@opentelemetry/sdk-trace';
+import type { DestinationStream } from 'pino';
 import { BatchModule } from './batch/batch.module.js';
 import { ApiKeyGuard } from './common/api-key.guard.js';
 import { ProblemDetailsFilter } from './common/problem-details.filter.js';
@@ -8,21 +10,33 @@ import type { AppConfig } from './config/app-config.js';
 import { ConfigModule } from './config/config.module.js';
 import { HealthModule } from './health/health.module.js';
 import { LoggingModule } from './logging/logging.module.js';
+import { HttpLatencyInterceptor } from './metrics/http-latency.interceptor.js';
+import { MetricsModule } from './metrics/metrics.module.js';
+import { ObservabilityModule } from './observability/observability.module.js';
+
+/** Test-only hooks: where spans and log lines go besides their configured destinations. */
+export interface TelemetryOverrides {
+  spanProcessors?: SpanProcessor[];
+  logDestination?: DestinationStream;
+}
 
 @Module({})
 export class AppModule {
-  static register(config: AppConfig): DynamicModule {
+  static register(config: AppConfig, overrides: TelemetryOverrides = {}): DynamicModule {
     return {
       module: AppModule,
       imports: [
         ConfigModule.forRoot(config),
-        LoggingModule.forRoot(config),
+        LoggingModule.forRoot(config, { destination: overrides.logDestination }),
+        MetricsModule.register(config),
+        ObservabilityModule.register(overrides.spanProcessors),
         HealthModule,
         BatchModule.register(config),
       ],
       providers: [
         { provide: APP_FILTER, useClass: ProblemDetailsFilter },
         { provide: APP_GUARD, useClass: ApiKeyGuard },
+        { provide: APP_INTERCEPTOR, useClass: HttpLatencyInterceptor },
         {
           provide: APP_PIPE,
           useValue: new ValidationPipe({

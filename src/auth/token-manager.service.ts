@@ -17,6 +17,9 @@ interface CachedToken {
   forced: boolean;
 }
 
+/** How a token request ended; called synchronously, must be cheap and must not throw. */
+export type TokenRefreshListener = (result: 'success' | 'failure') => void;
+
 /**
  * The CXone access token (CONTRACT section 2): obtained with the configured grant, cached,
  * refreshed TOKEN_REFRESH_SKEW_SECONDS before it expires, one request at a time whatever the
@@ -35,6 +38,7 @@ export class TokenManager {
   private nextIsForced = false;
   private readonly backoff: FailureBackoff;
   private readonly skewMs: number;
+  private readonly refreshListeners: TokenRefreshListener[] = [];
 
   constructor(
     private readonly config: AppConfig,
@@ -84,6 +88,15 @@ export class TokenManager {
     return true;
   }
 
+  /** Subscribes to the end of every token request (metrics). Returns the unsubscribe function. */
+  onRefresh(listener: TokenRefreshListener): () => void {
+    this.refreshListeners.push(listener);
+    return () => {
+      const at = this.refreshListeners.indexOf(listener);
+      if (at >= 0) this.refreshListeners.splice(at, 1);
+    };
+  }
+
   private refresh(): Promise<string> {
     this.flight ??= this.fetchToken().finally(() => {
       this.flight = undefined;
@@ -111,6 +124,7 @@ export class TokenManager {
       this.nextIsForced = false;
       this.backoff.succeeded();
       this.logger.debug(`CXone token obtained, valid ${Math.round(lifetimeMs / 1000)} s`);
+      for (const listener of this.refreshListeners) listener('success');
       return value;
     } catch (error) {
       this.backoff.failed(this.options.now());
@@ -119,6 +133,7 @@ export class TokenManager {
           ? error
           : new DomainError('AUTH_FAILED', 'CXone token request failed: unexpected error');
       this.logger.warn(failure.message);
+      for (const listener of this.refreshListeners) listener('failure');
       throw failure;
     }
   }

@@ -6,6 +6,8 @@ export interface ExecuteOptions {
   requestId: string;
   timeoutMs: number;
   cacheTtlSeconds: number;
+  /** Position of the item in its batch; only read by telemetry. */
+  itemIndex?: number;
 }
 
 export interface ExecuteResult {

@@ -19,7 +19,8 @@ import {
 } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { ValidationFailedError } from '../common/domain-error.js';
-import { traceContextFrom } from '../common/trace-context.js';
+import type { TraceContext } from '../common/trace-context.js';
+import { RequestTrace } from '../observability/request-trace.decorator.js';
 import {
   BatchAcceptedDto,
   BatchListDto,
@@ -99,8 +100,7 @@ export class BatchController {
   async execute(
     @Body() body: unknown,
     @Headers('idempotency-key') idempotencyKey: string | undefined,
-    @Headers('traceparent') traceparent: string | undefined,
-    @Headers('tracestate') tracestate: string | undefined,
+    @RequestTrace() trace: TraceContext,
     @Res({ passthrough: true }) response: Response,
   ): Promise<BatchAcceptedDto> {
     if (
@@ -111,11 +111,7 @@ export class BatchController {
         { field: 'Idempotency-Key', message: 'must be 1 to 255 characters' },
       ]);
     }
-    const { meta, created } = await this.batches.submit(
-      body,
-      traceContextFrom(traceparent, tracestate),
-      idempotencyKey,
-    );
+    const { meta, created } = await this.batches.submit(body, trace, idempotencyKey);
     response.status(created ? 202 : 200).setHeader('Location', statusUrlOf(meta.batchId));
     return acceptedBody(meta);
   }

@@ -2,6 +2,7 @@ import { Module, type DynamicModule, type Provider } from '@nestjs/common';
 import type { AppConfig } from '../config/app-config.js';
 import { CxoneClient } from '../cxone/cxone.client.js';
 import { CxoneModule } from '../cxone/cxone.module.js';
+import { RedisModule } from '../redis/redis.module.js';
 import { ActionExecutor } from './action-executor.js';
 import { BatchController } from './batch.controller.js';
 import { BatchLifecycle } from './batch.lifecycle.js';
@@ -13,9 +14,18 @@ import { CallbackService } from './callback.service.js';
 import { ConcurrencyGate } from './concurrency-gate.js';
 import { InMemoryBatchQueue } from './in-memory-batch.queue.js';
 import { InMemoryBatchStore } from './in-memory-batch.store.js';
+import { RedisBatchQueue } from './redis-batch.queue.js';
+import { RedisBatchStore } from './redis-batch.store.js';
 
-/** Store and queue bindings by configuration: in memory by default. */
-function storageProviders(_config: AppConfig): Provider[] {
+/** Store and queue bindings by configuration: in memory by default, Redis and BullMQ with REDIS_URL. */
+function storageProviders(config: AppConfig): Provider[] {
+  if (config.redis.url) {
+    return [
+      RedisBatchStore,
+      { provide: BatchStore, useExisting: RedisBatchStore },
+      { provide: BatchQueue, useClass: RedisBatchQueue },
+    ];
+  }
   return [
     { provide: BatchStore, useClass: InMemoryBatchStore },
     { provide: BatchQueue, useClass: InMemoryBatchQueue },
@@ -27,7 +37,8 @@ export class BatchModule {
   static register(config: AppConfig): DynamicModule {
     return {
       module: BatchModule,
-      imports: [CxoneModule],
+      // RedisModule is global: the circuit breaker and the cache find the connection too.
+      imports: [...(config.redis.url ? [RedisModule] : []), CxoneModule],
       controllers: [BatchController],
       providers: [
         ...storageProviders(config),

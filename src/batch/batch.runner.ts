@@ -1,5 +1,11 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { Injectable, Logger, Optional } from '@nestjs/common';
 import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  BatchTelemetry,
+  type ChunkTelemetry,
+  noopBatchTelemetry,
+  type RunTelemetry,
+} from '../observability/batch-telemetry.js';
 import { ActionExecutor } from './action-executor.js';
 import { BatchStore } from './batch.store.js';
 import type { BatchMeta, ItemOutcome } from './batch.types.js';
@@ -10,6 +16,7 @@ import { failureOutcome, successOutcome } from './item-outcome.js';
 interface WorkItem {
   index: number;
   payload: unknown;
+  chunk: ChunkTelemetry;
 }
 
 interface RunState {
@@ -46,6 +53,7 @@ export class BatchRunner {
     private readonly executor: ActionExecutor,
     private readonly gate: ConcurrencyGate,
     private readonly callbacks: CallbackService,
+    @Optional() private readonly telemetry: BatchTelemetry = noopBatchTelemetry,
   ) {}
 
   /** Stops scheduling new items of a batch this process runs; calls in flight finish. */
@@ -82,22 +90,25 @@ export class BatchRunner {
     if (!meta || meta.finishedAt !== null) return;
     const state: RunState = { cancelled: meta.status === 'cancelled', signal };
     this.running.set(batchId, state);
+    const run = this.telemetry.openRun(meta);
     try {
       if (!state.cancelled) {
         const runnable = await this.withStoreRetry(() =>
           this.store.markRunning(batchId, new Date().toISOString()),
         );
         state.cancelled = !runnable;
+        if (runnable) run.started();
       }
-      if (!state.cancelled) await this.runItems(meta, state);
+      if (!state.cancelled) await this.runItems(meta, state, run);
       if (signal?.aborted) throw new BatchRunInterrupted(batchId);
-      await this.finish(batchId);
+      await this.finish(batchId, run);
     } finally {
+      run.close();
       this.running.delete(batchId);
     }
   }
 
-  private async runItems(meta: BatchMeta, state: RunState): Promise<void> {
+  private async runItems(meta: BatchMeta, state: RunState, run: RunTelemetry): Promise<void> {
     const { batchId, total } = meta;
     const { chunkSize, maxWorkers } = meta.options;
     const queue: WorkItem[] = [];
@@ -117,23 +128,42 @@ export class BatchRunner {
         ]),
       );
       if (!current || current.status === 'cancelled') state.cancelled = true;
-      for (let offset = 0; offset < payloads.length; offset++) {
-        if (!recorded[offset]) queue.push({ index: start + offset, payload: payloads[offset] });
+      const chunk = run.chunk(start, end);
+      if (head > 0) {
+        queue.splice(0, head);
+        head = 0;
       }
+      const queued = queue.length;
+      for (let offset = 0; offset < payloads.length; offset++) {
+        if (!recorded[offset])
+          queue.push({ index: start + offset, payload: payloads[offset], chunk });
+      }
+      chunk.expect(queue.length - queued);
       nextChunk = end;
     };
 
+    // The next chunk loads while the last `max_workers` items of this one run, so no worker
+    // waits for a store round trip between chunks.
+    let loadFailure: { error: unknown } | undefined;
+    const prefetch = (): void => {
+      if (loading || loadFailure || stopped() || nextChunk >= total) return;
+      loading = loadNextChunk()
+        .catch((error: unknown) => void (loadFailure = { error }))
+        .finally(() => (loading = undefined));
+    };
+
     const take = async (): Promise<WorkItem | undefined> => {
-      while (head >= queue.length) {
-        if (stopped() || nextChunk >= total) return undefined;
-        if (head > 0) {
-          queue.length = 0;
-          head = 0;
+      for (;;) {
+        if (head < queue.length) {
+          const item = queue[head++];
+          if (queue.length - head < maxWorkers) prefetch();
+          return item;
         }
-        loading ??= loadNextChunk().finally(() => (loading = undefined));
+        if (loadFailure) throw loadFailure.error;
+        if (stopped() || (nextChunk >= total && !loading)) return undefined;
+        prefetch();
         await loading;
       }
-      return queue[head++];
     };
 
     const worker = async (): Promise<void> => {
@@ -151,11 +181,8 @@ export class BatchRunner {
     let outcome: ItemOutcome;
     try {
       const result = await this.executor.execute(meta.actionId, item.payload, {
-        traceContext: {
-          traceId: meta.traceId,
-          parentSpanId: meta.parentSpanId,
-          traceFlags: meta.traceFlags ?? '01',
-        },
+        traceContext: item.chunk.traceContext,
+        itemIndex: item.index,
         requestId: `${meta.batchId}-${item.index}`,
         timeoutMs: meta.options.timeoutMs,
         cacheTtlSeconds: meta.options.cacheTtlSeconds,
@@ -171,9 +198,10 @@ export class BatchRunner {
       }
     }
     await this.withStoreRetry(() => this.store.recordOutcome(meta.batchId, item.index, outcome));
+    item.chunk.itemDone(item.index, outcome);
   }
 
-  private async finish(batchId: string): Promise<void> {
+  private async finish(batchId: string, run: RunTelemetry): Promise<void> {
     const summary = await this.withStoreRetry(() => this.store.summary(batchId));
     const meta = await this.withStoreRetry(() => this.store.getMeta(batchId));
     if (!meta) return;
@@ -184,7 +212,10 @@ export class BatchRunner {
     const finished = await this.withStoreRetry(() =>
       this.store.markFinished(batchId, new Date().toISOString()),
     );
-    if (finished) this.callbacks.notify(finished, summary);
+    if (finished) {
+      run.finished(finished, summary);
+      this.callbacks.notify(finished, summary);
+    }
   }
 
   /** Store calls wait out a store outage (Redis restarting) instead of losing accepted work. */

@@ -1,9 +1,10 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Optional } from '@nestjs/common';
 import { createHash, randomUUID } from 'node:crypto';
 import { canonicalJson } from '../common/canonical-json.js';
 import { DomainError } from '../common/domain-error.js';
 import type { TraceContext } from '../common/trace-context.js';
 import { AppConfig } from '../config/app-config.js';
+import { BatchTelemetry, noopBatchTelemetry } from '../observability/batch-telemetry.js';
 import { BatchQueue } from './batch.queue.js';
 import { BatchRunner } from './batch.runner.js';
 import { BatchStore } from './batch.store.js';
@@ -42,6 +43,7 @@ export class BatchService {
     private readonly store: BatchStore,
     private readonly queue: BatchQueue,
     private readonly runner: BatchRunner,
+    @Optional() private readonly telemetry: BatchTelemetry = noopBatchTelemetry,
   ) {}
 
   async submit(body: unknown, trace: TraceContext, idempotencyKey?: string): Promise<SubmitResult> {
@@ -84,6 +86,7 @@ export class BatchService {
       finishedAt: null,
     };
     await this.store.create(meta, parsed.payloads);
+    this.telemetry.accepted(meta);
     await this.queue.enqueue(meta);
     return { meta, created: true };
   }

@@ -1,4 +1,5 @@
 import { Injectable, Logger } from '@nestjs/common';
+import { AsyncResource } from 'node:async_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BatchQueue } from './batch.queue.js';
 import { BatchRunner } from './batch.runner.js';
@@ -10,15 +11,20 @@ export class InMemoryBatchQueue extends BatchQueue {
   private readonly logger = new Logger(InMemoryBatchQueue.name);
   private readonly runs = new Map<string, { items: number; done: Promise<void> }>();
   private items = 0;
+  /**
+   * Runs a batch in the context this queue was built in, not the accepting request's: the run
+   * outlives the request, and must not keep it (or its request-bound logger) alive.
+   */
+  private readonly startRun: (batchId: string) => Promise<void>;
 
   constructor(private readonly runner: BatchRunner) {
     super();
+    this.startRun = AsyncResource.bind((batchId: string) => this.runner.run(batchId));
   }
 
   async enqueue(meta: BatchMeta): Promise<void> {
     this.items += meta.total;
-    const done = this.runner
-      .run(meta.batchId)
+    const done = this.startRun(meta.batchId)
       .catch((error: unknown) =>
         this.logger.error({ err: error, batch_id: meta.batchId }, 'Batch run failed'),
       )

@@ -1,15 +1,26 @@
 import { Module } from '@nestjs/common';
+import { AppConfig } from '../config/app-config.js';
+import { RedisConnection } from '../redis/redis.connection.js';
 import { CircuitBreakerOptions } from './circuit-breaker.options.js';
 import { CircuitBreaker } from './circuit-breaker.service.js';
 import { CircuitStateStore } from './circuit-state.store.js';
 import { InMemoryCircuitStateStore } from './in-memory-circuit-state.store.js';
+import { RedisCircuitStateStore } from './redis-circuit-state.store.js';
 
-/** The breaker per action id, with its state in this process's memory. */
+/**
+ * The breaker per action id. State is in memory by default, and shared by every replica in
+ * Redis when REDIS_URL is set (the global RedisModule then provides the connection).
+ */
 @Module({
   providers: [
     CircuitBreaker,
     CircuitBreakerOptions,
-    { provide: CircuitStateStore, useClass: InMemoryCircuitStateStore },
+    {
+      provide: CircuitStateStore,
+      useFactory: (config: AppConfig, redis?: RedisConnection): CircuitStateStore =>
+        redis ? new RedisCircuitStateStore(redis, config) : new InMemoryCircuitStateStore(),
+      inject: [AppConfig, { token: RedisConnection, optional: true }],
+    },
   ],
   exports: [CircuitBreaker, CircuitStateStore],
 })

@@ -1,4 +1,4 @@
-import type { LOG_LEVELS } from './env.schema.js';
+import type { LOG_LEVELS, TRACE_SAMPLERS } from './env.schema.js';
 
 export type GrantType = 'client_credentials' | 'password';
 export type ClientAuth = 'body' | 'basic';
@@ -52,5 +52,18 @@ export class AppConfig {
     queueConcurrency: number;
   };
   callback: { secret?: string; allowedHosts: string[] };
-  otel: { exporterEndpoint?: string };
+  otel: {
+    /** OTEL_SDK_DISABLED=true: no spans (trace ids are still propagated). */
+    sdkDisabled: boolean;
+    serviceName: string;
+    /** Base URL of an OTLP/HTTP collector; traces go to `{base}/v1/traces`. Unset: no export. */
+    exporterEndpoint?: string;
+    /** Full URL of the traces endpoint; wins over `exporterEndpoint`. */
+    tracesEndpoint?: string;
+    sampler: (typeof TRACE_SAMPLERS)[number];
+    /** Ratio of the `*traceidratio` samplers, 0..1. */
+    samplerRatio: number;
+  };
+  /** METRICS_ENABLED=false: nothing is recorded and GET /metrics answers 404. */
+  metrics: { enabled: boolean };
 }

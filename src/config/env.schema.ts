@@ -3,6 +3,7 @@ import {
   IsBoolean,
   IsIn,
   IsInt,
+  IsNumber,
   IsOptional,
   IsString,
   IsUrl,
@@ -25,6 +26,17 @@ const toBoolean = ({ value }: { value: unknown }): unknown => {
 const urlOptions = { require_tld: false, require_protocol: true, protocols: ['http', 'https'] };
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+/** OTLP encodings the trace exporter speaks (the OpenTelemetry default, protobuf over HTTP). */
+export const OTLP_PROTOCOLS = ['http/protobuf'] as const;
+/** OTEL_TRACES_SAMPLER values supported (OpenTelemetry SDK environment specification). */
+export const TRACE_SAMPLERS = [
+  'always_on',
+  'always_off',
+  'traceidratio',
+  'parentbased_always_on',
+  'parentbased_always_off',
+  'parentbased_traceidratio',
+] as const;
 
 /**
  * Every environment variable the service reads, as strings arrive from the environment.
@@ -109,6 +121,13 @@ export class EnvDto {
   @IsOptional() @IsString() CALLBACK_ALLOWED_HOSTS?: string;
 
   @IsOptional() @IsUrl(urlOptions) OTEL_EXPORTER_OTLP_ENDPOINT?: string;
+  @IsOptional() @IsUrl(urlOptions) OTEL_EXPORTER_OTLP_TRACES_ENDPOINT?: string;
+  @IsOptional() @IsIn(OTLP_PROTOCOLS) OTEL_EXPORTER_OTLP_PROTOCOL?: (typeof OTLP_PROTOCOLS)[number];
+  @IsOptional() @Transform(toBoolean) @IsBoolean() OTEL_SDK_DISABLED?: boolean;
+  @IsOptional() @IsString() @MinLength(1) OTEL_SERVICE_NAME?: string;
+  @IsOptional() @IsIn(TRACE_SAMPLERS) OTEL_TRACES_SAMPLER?: (typeof TRACE_SAMPLERS)[number];
+  @IsOptional() @Type(() => Number) @IsNumber() @Min(0) @Max(1) OTEL_TRACES_SAMPLER_ARG?: number;
+  @IsOptional() @Transform(toBoolean) @IsBoolean() METRICS_ENABLED?: boolean;
   @IsOptional() @IsIn(LOG_LEVELS) LOG_LEVEL?: (typeof LOG_LEVELS)[number];
   @IsOptional() @Transform(toBoolean) @IsBoolean() LOG_PRETTY?: boolean;
   @IsOptional() @Type(() => Number) @IsInt() @Min(0) @Max(600) SHUTDOWN_GRACE_SECONDS?: number;

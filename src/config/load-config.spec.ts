@@ -40,7 +40,12 @@ describe('loadConfig', () => {
     });
     expect(config.batch.maxBodyBytes).toBe(50 * 1024 * 1024);
     expect(config.auth.apiKeys).toEqual(['key-one', 'key-two']);
-    expect(config.redis.url).toBeUndefined();
+    expect(config.redis).toEqual({
+      url: undefined,
+      keyPrefix: 'cxo:',
+      queueLockSeconds: 30,
+      queueConcurrency: 50,
+    });
     expect(config.logLevel).toBe('info');
   });
 
@@ -116,6 +121,8 @@ describe('loadConfig', () => {
     ['CXONE_API_URL', 'ftp://x', 'must be an http(s) URL'],
     ['CXONE_TENANT', 'bad tenant!', 'must be a tenant name'],
     ['REDIS_URL', 'http://localhost', 'must be a URL'],
+    ['QUEUE_LOCK_SECONDS', '0', 'must not be less than 1'],
+    ['QUEUE_CONCURRENCY', 'lots', 'must be an integer'],
     ['AUTH_DISABLED', 'maybe', 'must be a boolean'],
     ['CXONE_SIMULATOR', 'perhaps', 'must be a boolean'],
     ['LOG_LEVEL', 'loud', 'must be one of'],

@@ -21,7 +21,7 @@ const SECRET_VARIABLES = new Set([
   'REDIS_URL',
 ]);
 
-const TYPE_CHECKS = new Set(['isString', 'isInt', 'isBoolean', 'isIn', 'isUrl']);
+const TYPE_CHECKS = new Set(['isString', 'isInt', 'isNumber', 'isBoolean', 'isIn', 'isUrl']);
 
 /** A configuration problem, worded as the one line printed before the process exits. */
 export class ConfigError extends Error {
@@ -186,6 +186,14 @@ export function loadConfig(
       queueConcurrency: dto.QUEUE_CONCURRENCY ?? 50,
     },
     callback: { secret: dto.CALLBACK_SECRET, allowedHosts: list(dto.CALLBACK_ALLOWED_HOSTS) },
-    otel: { exporterEndpoint: dto.OTEL_EXPORTER_OTLP_ENDPOINT },
+    otel: {
+      sdkDisabled: dto.OTEL_SDK_DISABLED ?? false,
+      serviceName: dto.OTEL_SERVICE_NAME ?? 'cxone-orchestrator',
+      exporterEndpoint: dto.OTEL_EXPORTER_OTLP_ENDPOINT?.replace(/\/+$/, ''),
+      tracesEndpoint: dto.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
+      sampler: dto.OTEL_TRACES_SAMPLER ?? 'parentbased_always_on',
+      samplerRatio: dto.OTEL_TRACES_SAMPLER_ARG ?? 1,
+    },
+    metrics: { enabled: dto.METRICS_ENABLED ?? true },
   });
 }

@@ -13,12 +13,15 @@ export class CxoneCall implements AttemptInfo {
   attemptStartedAt = 0;
   lastLatencyMs = 0;
   lastStatus = 0;
+  lastErrorCode: string | undefined = undefined;
   readonly flags: string;
 
   constructor(
     readonly actionId: string,
     readonly requestId: string,
     readonly traceContext: TraceContext,
+    readonly circuitState: 'closed' | 'half-open' = 'closed',
+    readonly itemIndex: number | undefined = undefined,
   ) {
     this.flags = traceFlags(traceContext);
   }

@@ -1,5 +1,5 @@
 import { HttpService } from '@nestjs/axios';
-import { Injectable, type OnModuleDestroy } from '@nestjs/common';
+import { Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import axiosRetry from 'axios-retry';
 import { type AxiosInstance, isAxiosError } from 'axios';
 import { CxoneEndpoints } from '../auth/cxone-endpoints.service.js';
@@ -45,7 +45,7 @@ const MAX_TIMEOUT_MS = 600_000;
  * and the stale fallback.
  */
 @Injectable()
-export class CxoneClient implements OnModuleDestroy {
+export class CxoneClient implements OnApplicationShutdown {
   private readonly axios: AxiosInstance;
   private readonly listeners: AttemptListener[] = [];
   private spanIdSource: SpanIdSource;
@@ -142,7 +142,13 @@ export class CxoneClient implements OnModuleDestroy {
       throw await this.failure(open, key, NOT_CALLED.attempts, NOT_CALLED.latencyMs);
     }
 
-    const call = new CxoneCall(actionId, options.requestId, options.traceContext);
+    const call = new CxoneCall(
+      actionId,
+      options.requestId,
+      options.traceContext,
+      permit === 'probe' ? 'half-open' : 'closed',
+      options.itemIndex,
+    );
     let data: unknown;
     try {
       data = await this.send(actionId, body, options, call);
@@ -151,8 +157,11 @@ export class CxoneClient implements OnModuleDestroy {
       await this.recordOutcome(actionId, permit, failure);
       throw await this.failure(failure, key, call.attempts, call.lastLatencyMs);
     }
-    await this.breaker.recordSuccess(actionId, permit);
-    if (key !== undefined) await this.cache.store(key, data, ttlSeconds);
+    // Independent writes (one Redis round trip each in distributed mode): wait for both at once.
+    await Promise.all([
+      this.breaker.recordSuccess(actionId, permit),
+      key === undefined ? undefined : this.cache.store(key, data, ttlSeconds),
+    ]);
     return { data, cached: false, attempts: call.attempts, latencyMs: call.lastLatencyMs };
   }
 
@@ -170,7 +179,8 @@ export class CxoneClient implements OnModuleDestroy {
     this.spanIdSource = source;
   }
 
-  async onModuleDestroy(): Promise<void> {
+  /** After the batch queue has drained (beforeApplicationShutdown): calls in flight still need the pool. */
+  async onApplicationShutdown(): Promise<void> {
     await (this.axios.defaults.adapter as Partial<ClosableAdapter> | undefined)?.close?.();
   }
 

@@ -15,6 +15,7 @@ export function installLatencyInterceptor(
   const finish = (call: CxoneCall, status: number, errorCode: string | undefined): void => {
     call.lastLatencyMs = Math.round((performance.now() - call.attemptStartedAt) * 10) / 10;
     call.lastStatus = status;
+    call.lastErrorCode = errorCode;
     if (listeners.length === 0) return;
     const record = {
       actionId: call.actionId,

@@ -1,16 +1,7 @@
+import type { TraceContext } from '../common/trace-context.js';
+
 /** The caller's W3C trace: CXone calls become child spans of it. */
-export interface TraceContext {
-  /** 32 lowercase hex digits. */
-  traceId: string;
-  /** The caller's span (16 hex digits), parent of each attempt's span. */
-  parentSpanId?: string;
-  /** W3C trace flags, two lowercase hex digits ("01" = sampled); wins over `sampled`. */
-  traceFlags?: string;
-  /** Used when `traceFlags` is absent. Default true. */
-  sampled?: boolean;
-  /** W3C `tracestate`, forwarded unchanged. */
-  traceState?: string;
-}
+export type { TraceContext };
 
 export interface ExecuteOptions {
   traceContext: TraceContext;
@@ -22,6 +13,8 @@ export interface ExecuteOptions {
   cacheTtlSeconds: number;
   /** Aborts the call (and any retry wait): rejects with CANCELLED. */
   signal?: AbortSignal;
+  /** Position of the item in its batch; only read by telemetry (span attribute). */
+  itemIndex?: number;
 }
 
 export interface ExecuteResult {
@@ -42,6 +35,13 @@ export interface AttemptInfo {
   readonly traceContext: TraceContext;
   /** 1 for the first attempt; counts every downstream call of this execute. */
   readonly attempts: number;
+  readonly itemIndex: number | undefined;
+  /** The action's circuit when the call was let through: closed, or half-open for the probe. */
+  readonly circuitState: 'closed' | 'half-open';
+  /** HTTP status of the previous attempt (0: none, or no response); tells why this one is a retry. */
+  readonly lastStatus: number;
+  /** Error code of the previous attempt when it got no response (ECONNRESET, …). */
+  readonly lastErrorCode: string | undefined;
 }
 
 /**

@@ -1,0 +1,135 @@
+/**
+ * Lua scripts of the Redis batch store, each one atomic step over one batch's keys. Scripts that
+ * end a batch take every key of the batch, in `RedisBatchKeys.of(id).all` order:
+ *
+ *   1 meta, 2 payloads, 3 ids, 4 outcomes, 5 latency, 6 idempotency ref,
+ *   7..11 status sets success, failed, degraded, cancelled, pending,
+ *   then 12 `unfinished` and 13 `queued-items`.
+ */
+
+/** Stamps finishedAt, starts the retention clock on every key and releases the intake count. */
+const FINISH = `
+local function finish(finishedAt, retentionSeconds, batchId)
+  redis.call('HSET', KEYS[1], 'finishedAt', finishedAt)
+  for i = 1, 11 do redis.call('EXPIRE', KEYS[i], retentionSeconds) end
+  local total = tonumber(redis.call('HGET', KEYS[1], 'total') or '0')
+  redis.call('ZREM', KEYS[12], batchId .. ':' .. total)
+  local queued = tonumber(redis.call('GET', KEYS[13]) or '0')
+  redis.call('DECRBY', KEYS[13], math.min(total, math.max(queued, 0)))
+end
+`;
+
+const META_FIELDS = `redis.call('HMGET', KEYS[1], 'doc', 'status', 'startedAt', 'finishedAt')`;
+
+/**
+ * KEYS: meta, outcomes, latency, status:pending, status:cancelled, status:<outcome status>
+ * ARGV: index, outcome JSON, summary field, '1' to count the latency, bucket, latency ms
+ * Records the outcome only if the item is pending or cancelled; 1 if recorded, else 0.
+ */
+export const RECORD_OUTCOME = `
+local index = ARGV[1]
+local from
+if redis.call('ZREM', KEYS[4], index) == 1 then
+  from = 'pending'
+elseif redis.call('ZREM', KEYS[5], index) == 1 then
+  from = 'cancelled'
+else
+  return 0
+end
+redis.call('HSET', KEYS[2], index, ARGV[2])
+redis.call('ZADD', KEYS[6], index, index)
+redis.call('HINCRBY', KEYS[1], from, -1)
+redis.call('HINCRBY', KEYS[1], ARGV[3], 1)
+if ARGV[4] == '1' then
+  redis.call('HINCRBY', KEYS[3], ARGV[5], 1)
+  local max = tonumber(redis.call('HGET', KEYS[1], 'latencyMax') or '0')
+  if tonumber(ARGV[6]) > max then redis.call('HSET', KEYS[1], 'latencyMax', ARGV[6]) end
+end
+-- Keys created by this write get the batch's remaining lifetime.
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl > 0 then
+  for _, i in ipairs({2, 3, 6}) do
+    if redis.call('PTTL', KEYS[i]) == -1 then redis.call('PEXPIRE', KEYS[i], ttl) end
+  end
+end
+return 1
+`;
+
+/** KEYS: meta. ARGV: startedAt, owner. 1 if the batch may run, else 0. */
+export const MARK_RUNNING = `
+local v = redis.call('HMGET', KEYS[1], 'doc', 'status', 'finishedAt', 'startedAt')
+if not v[1] then return 0 end
+if (v[3] and v[3] ~= '') or v[2] == 'cancelled' then return 0 end
+redis.call('HSET', KEYS[1], 'status', 'running', 'owner', ARGV[2])
+if not v[4] or v[4] == '' then redis.call('HSET', KEYS[1], 'startedAt', ARGV[1]) end
+return 1
+`;
+
+/** KEYS: all (13). ARGV: finishedAt, retention seconds, batch id. Meta fields, or nil if unknown. */
+export const MARK_FINISHED = `${FINISH}
+local v = redis.call('HMGET', KEYS[1], 'doc', 'status', 'finishedAt')
+if not v[1] then return false end
+if v[2] ~= 'cancelled' then redis.call('HSET', KEYS[1], 'status', 'completed') end
+if not v[3] or v[3] == '' then finish(ARGV[1], ARGV[2], ARGV[3]) end
+return ${META_FIELDS}
+`;
+
+/**
+ * KEYS: all (13). ARGV: at, retention seconds, batch id, cancel channel.
+ * Every pending item becomes cancelled (the pending set is renamed, O(1)); a batch that never
+ * started is finished at once. Publishes the id so the replica running it stops scheduling.
+ * Meta fields, or nil if the batch is unknown or already finished.
+ */
+export const CANCEL = `${FINISH}
+local v = redis.call('HMGET', KEYS[1], 'doc', 'status', 'pending')
+if not v[1] or v[2] == 'completed' or v[2] == 'cancelled' then return false end
+redis.call('HSET', KEYS[1], 'status', 'cancelled')
+local pending = tonumber(v[3] or '0')
+if pending > 0 then
+  redis.call('HINCRBY', KEYS[1], 'cancelled', pending)
+  redis.call('HSET', KEYS[1], 'pending', 0)
+end
+local pendingKey, cancelledKey = KEYS[11], KEYS[10]
+if redis.call('EXISTS', pendingKey) == 1 then
+  if redis.call('EXISTS', cancelledKey) == 1 then
+    redis.call('ZUNIONSTORE', cancelledKey, 2, cancelledKey, pendingKey)
+    redis.call('DEL', pendingKey)
+    local ttl = redis.call('PTTL', KEYS[1])
+    if ttl > 0 then redis.call('PEXPIRE', cancelledKey, ttl) end
+  else
+    redis.call('RENAME', pendingKey, cancelledKey)
+  end
+end
+if v[2] == 'queued' then finish(ARGV[1], ARGV[2], ARGV[3]) end
+redis.call('PUBLISH', ARGV[4], ARGV[3])
+return ${META_FIELDS}
+`;
+
+/**
+ * KEYS: meta, payloads. ARGV: start, end.
+ * {chunk size, first chunk number, chunk JSON…} covering [start, end), or nil if unknown.
+ */
+export const PAYLOADS = `
+local chunkSize = tonumber(redis.call('HGET', KEYS[1], 'chunkSize') or '0')
+if chunkSize == 0 then return false end
+local s, e = tonumber(ARGV[1]), tonumber(ARGV[2])
+if e <= s then return {chunkSize, 0} end
+local first, last = math.floor(s / chunkSize), math.floor((e - 1) / chunkSize)
+local fields = {}
+for c = first, last do fields[#fields + 1] = c end
+local result = {chunkSize, first}
+for _, chunk in ipairs(redis.call('HMGET', KEYS[2], unpack(fields))) do result[#result + 1] = chunk end
+return result
+`;
+
+/**
+ * KEYS: status:<status>, outcomes, ids. ARGV: offset, limit.
+ * {matching count, indexes, their outcomes, their ids}: O(log n + limit) by rank in the set.
+ */
+export const PAGE_BY_STATUS = `
+local total = redis.call('ZCARD', KEYS[1])
+local offset, limit = tonumber(ARGV[1]), tonumber(ARGV[2])
+local indexes = redis.call('ZRANGE', KEYS[1], offset, offset + limit - 1)
+if #indexes == 0 then return {total, {}, {}, {}} end
+return {total, indexes, redis.call('HMGET', KEYS[2], unpack(indexes)), redis.call('HMGET', KEYS[3], unpack(indexes))}
+`;

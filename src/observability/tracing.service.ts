@@ -1,0 +1,220 @@
+import { Injectable, type OnApplicationShutdown } from '@nestjs/common';
+import {
+  type Attributes,
+  type Context,
+  createTraceState,
+  defaultTextMapGetter,
+  isSpanContextValid,
+  ROOT_CONTEXT,
+  type Span,
+  type SpanContext,
+  SpanKind,
+  trace,
+  TraceFlags,
+  type Tracer,
+} from '@opentelemetry/api';
+import { W3CTraceContextPropagator } from '@opentelemetry/core';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
+import { type Resource, resourceFromAttributes } from '@opentelemetry/resources';
+import {
+  AlwaysOffSampler,
+  AlwaysOnSampler,
+  BatchSpanProcessor,
+  ParentBasedSampler,
+  type Sampler,
+  type SpanProcessor,
+  TraceIdRatioBasedSampler,
+  TracerProvider,
+} from '@opentelemetry/sdk-trace';
+import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
+import { randomBytes } from 'node:crypto';
+import type { IncomingHttpHeaders } from 'node:http';
+import type { TraceContext } from '../common/trace-context.js';
+import { AppConfig } from '../config/app-config.js';
+import { randomSpanId } from '../cxone/trace-context.js';
+import { AttemptSpan } from './attempt-span.js';
+
+/** Where spans go besides OTLP; tests add an in-memory exporter here. */
+@Injectable()
+export class TracingOptions {
+  spanProcessors: SpanProcessor[] = [];
+}
+
+const SCOPE = 'cxone-orchestrator';
+const SERVICE_VERSION = '0.1.0';
+
+function samplerOf(config: AppConfig): Sampler {
+  const { sampler, samplerRatio } = config.otel;
+  const ratio = new TraceIdRatioBasedSampler(samplerRatio);
+  switch (sampler) {
+    case 'always_on':
+      return new AlwaysOnSampler();
+    case 'always_off':
+      return new AlwaysOffSampler();
+    case 'traceidratio':
+      return ratio;
+    case 'parentbased_always_off':
+      return new ParentBasedSampler({ root: new AlwaysOffSampler() });
+    case 'parentbased_traceidratio':
+      return new ParentBasedSampler({ root: ratio });
+    default:
+      return new ParentBasedSampler({ root: new AlwaysOnSampler() });
+  }
+}
+
+function flagsOf(value: number): string {
+  return value === 1 ? '01' : value.toString(16).padStart(2, '0');
+}
+
+const propagator = new W3CTraceContextPropagator();
+
+/** The caller's W3C context (`traceparent`/`tracestate`), or undefined when absent or invalid. */
+function callerContext(headers: IncomingHttpHeaders): Context {
+  return propagator.extract(ROOT_CONTEXT, headers, defaultTextMapGetter);
+}
+
+/**
+ * The trace a request's work joins when no span is recorded for the request: the caller's
+ * (its span as the parent), or a new trace. An invalid `traceparent` is ignored (W3C).
+ */
+export function traceContextFromHeaders(headers: IncomingHttpHeaders): TraceContext {
+  const caller = trace.getSpanContext(callerContext(headers));
+  if (caller === undefined || !isSpanContextValid(caller)) {
+    return { traceId: randomBytes(16).toString('hex'), traceFlags: '01' };
+  }
+  const traceState = caller.traceState?.serialize();
+  return {
+    traceId: caller.traceId,
+    parentSpanId: caller.spanId,
+    traceFlags: flagsOf(caller.traceFlags),
+    ...(traceState ? { traceState } : {}),
+  };
+}
+
+/**
+ * The service's tracer (explicit spans, no auto-instrumentation): the HTTP request span, the
+ * batch run, each chunk and each CXone attempt. Contexts are passed explicitly from parent to
+ * child, never through async-local state, because a batch leaves the request (and, with Redis,
+ * the process) before it runs: its span context travels in the batch's stored `TraceContext`.
+ *
+ * Spans are recorded only when they can go somewhere: OTLP (OTEL_EXPORTER_OTLP_ENDPOINT) or a
+ * processor given by a test. Otherwise (and with OTEL_SDK_DISABLED=true) `enabled` is false and
+ * the service still propagates W3C trace ids, with random span ids, at no cost.
+ */
+@Injectable()
+export class Tracing implements OnApplicationShutdown {
+  readonly enabled: boolean;
+  private readonly provider: TracerProvider | undefined;
+  private readonly tracer: Tracer;
+  private readonly processors: SpanProcessor[];
+  private readonly resource: Resource;
+  private readonly scope = { name: SCOPE, version: SERVICE_VERSION };
+  /** The span context of a chunk's `TraceContext`, so its attempts find their parent cheaply. */
+  private readonly parents = new WeakMap<TraceContext, SpanContext>();
+
+  constructor(config: AppConfig, options: TracingOptions) {
+    const processors = [...options.spanProcessors];
+    const url =
+      config.otel.tracesEndpoint ??
+      (config.otel.exporterEndpoint ? `${config.otel.exporterEndpoint}/v1/traces` : undefined);
+    if (url !== undefined && !config.otel.sdkDisabled) {
+      processors.push(new BatchSpanProcessor({ exporter: new OTLPTraceExporter({ url }) }));
+    }
+    this.enabled = !config.otel.sdkDisabled && processors.length > 0;
+    this.processors = processors;
+    this.resource = resourceFromAttributes({
+      [ATTR_SERVICE_NAME]: config.otel.serviceName,
+      [ATTR_SERVICE_VERSION]: SERVICE_VERSION,
+    });
+    if (this.enabled) {
+      this.provider = new TracerProvider({
+        resource: this.resource,
+        sampler: samplerOf(config),
+        spanProcessors: processors,
+      });
+      this.tracer = this.provider.getTracer(SCOPE, SERVICE_VERSION);
+    } else {
+      this.tracer = trace.getTracer(SCOPE); // never used for spans while disabled
+    }
+  }
+
+  /**
+   * Continues the caller's trace (`traceparent`/`tracestate`, W3C propagator) or starts a new
+   * one. With tracing on, opens the request's server span; the returned context names it as
+   * the parent of work done for this request.
+   */
+  startRequest(
+    method: string,
+    headers: IncomingHttpHeaders,
+    traced: boolean,
+  ): { span: Span | undefined; trace: TraceContext } {
+    if (!this.enabled || !traced)
+      return { span: undefined, trace: traceContextFromHeaders(headers) };
+    const span = this.tracer.startSpan(method, { kind: SpanKind.SERVER }, callerContext(headers));
+    return { span, trace: this.childContextOf(span) };
+  }
+
+  /** The context for work done under `span` (its trace, with `span` as the parent). */
+  childContextOf(span: Span): TraceContext {
+    const context = span.spanContext();
+    const traceState = context.traceState?.serialize();
+    return {
+      traceId: context.traceId,
+      parentSpanId: context.spanId,
+      traceFlags: flagsOf(context.traceFlags),
+      ...(traceState ? { traceState } : {}),
+    };
+  }
+
+  /**
+   * Starts a span under the parent named by `parent` (a stored `TraceContext`: the request's,
+   * a chunk's). Only call while `enabled`.
+   */
+  startSpan(name: string, kind: SpanKind, attributes: Attributes, parent: TraceContext): Span {
+    return this.tracer.startSpan(name, { kind, attributes }, this.contextOf(parent));
+  }
+
+  /** Remembers that work under `work` is a child of `span` (chunk → attempts). */
+  bind(work: TraceContext, span: Span): void {
+    this.parents.set(work, span.spanContext());
+  }
+
+  /**
+   * Starts the span of a CXone attempt under `parent` (see `AttemptSpan`); undefined when the
+   * parent is not sampled (the attempt then propagates a fresh span id that nobody records).
+   */
+  startAttemptSpan(parent: TraceContext, attributes: Attributes): AttemptSpan | undefined {
+    const parentContext = this.parents.get(parent) ?? this.spanContextOf(parent);
+    if ((parentContext.traceFlags & TraceFlags.SAMPLED) === 0) return undefined;
+    return new AttemptSpan(parentContext, randomSpanId(), attributes, this.resource, this.scope);
+  }
+
+  endAttemptSpan(span: AttemptSpan, failed: boolean): void {
+    span.end(failed);
+    for (const processor of this.processors) processor.onEnd(span);
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.provider?.shutdown();
+  }
+
+  private contextOf(parent: TraceContext): Context {
+    return trace.setSpanContext(
+      ROOT_CONTEXT,
+      this.parents.get(parent) ?? this.spanContextOf(parent),
+    );
+  }
+
+  private spanContextOf(parent: TraceContext): SpanContext {
+    const flags = parent.traceFlags ?? (parent.sampled === false ? '00' : '01');
+    return {
+      traceId: parent.traceId,
+      // Without a parent span (a batch stored while tracing was off) the run still joins the
+      // batch's trace, under a parent span nobody recorded.
+      spanId: parent.parentSpanId ?? randomSpanId(),
+      traceFlags: Number.parseInt(flags, 16) & TraceFlags.SAMPLED,
+      isRemote: true,
+      ...(parent.traceState ? { traceState: createTraceState(parent.traceState) } : {}),
+    };
+  }
+}

@@ -1,0 +1,260 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createConnection, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Redis } from 'ioredis';
+
+export const SHARED_REDIS_URL = 'redis://127.0.0.1:6379';
+
+/** True if something answers PING on 127.0.0.1:port within a second. */
+export function redisAnswers(port = 6379): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createConnection({ host: '127.0.0.1', port });
+    const done = (ok: boolean): void => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(1000, () => done(false));
+    socket.once('error', () => done(false));
+    socket.once('connect', () => socket.write('PING\r\n'));
+    socket.once('data', (data) => done(data.toString().startsWith('+PONG')));
+  });
+}
+
+/**
+ * `describe` when the shared Redis on 127.0.0.1:6379 answers, else `describe.skip` with a note
+ * (CI has Redis; a laptop without one still runs the rest of the suite).
+ */
+export async function describeWithRedis(): Promise<jest.Describe> {
+  if (await redisAnswers()) return describe;
+  console.warn(
+    'Redis is not reachable at 127.0.0.1:6379: skipping the Redis (distributed mode) tests',
+  );
+  return describe.skip;
+}
+
+/** A key prefix of its own for one test file, so parallel runs never meet. */
+export function uniquePrefix(name: string): string {
+  return `test:${name}:${randomBytes(4).toString('hex')}:`;
+}
+
+/** Deletes every key under `prefix` (the test's own keys). */
+export async function deleteKeys(url: string, prefix: string): Promise<void> {
+  const redis = new Redis(url, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 1,
+    retryStrategy: () => null,
+  });
+  try {
+    await redis.connect();
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+      if (keys.length > 0) await redis.unlink(...keys);
+      cursor = next;
+    } while (cursor !== '0');
+  } finally {
+    redis.disconnect();
+  }
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitFor(
+  check: () => Promise<boolean>,
+  timeoutMs: number,
+  what: string,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`${what} not within ${timeoutMs} ms`);
+    await sleep(50);
+  }
+}
+
+export interface RedisServer {
+  port: number;
+  url: string;
+  /** Starts (again) on the same port and data directory. */
+  start(): Promise<void>;
+  /** Stops the server (SIGKILL: with appendfsync always nothing written is lost). */
+  stop(): Promise<void>;
+  /** Stops it and removes its data directory. */
+  destroy(): Promise<void>;
+}
+
+/**
+ * A redis-server of the test's own on a free port, with an append-only file synced on every
+ * write, so a restart (same port, same directory) finds every key again.
+ */
+export async function redisServer(): Promise<RedisServer> {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'cxo-redis-'));
+  let child: ChildProcess | undefined;
+  const server: RedisServer = {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    async start() {
+      child = spawn(
+        'redis-server',
+        [
+          '--port',
+          String(port),
+          '--bind',
+          '127.0.0.1',
+          '--save',
+          '',
+          '--appendonly',
+          'yes',
+          '--appendfsync',
+          'always',
+          '--dir',
+          dir,
+        ],
+        { stdio: 'ignore' },
+      );
+      await waitFor(() => redisAnswers(port), 5000, `redis-server on port ${port}`);
+    },
+    async stop() {
+      const running = child;
+      child = undefined;
+      if (!running || running.exitCode !== null) return;
+      const exited = new Promise((resolve) => running.once('exit', resolve));
+      running.kill('SIGKILL');
+      await exited;
+    },
+    async destroy() {
+      await server.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  return server;
+}
+
+export interface ServiceProcess {
+  url: string;
+  pid: number;
+  /** Everything the process wrote, for failure messages. */
+  output(): string;
+  kill(signal?: NodeJS.Signals): Promise<void>;
+}
+
+/** `node dist/main.js` with `env` (on top of a minimal base), ready once /health/live answers. */
+export async function startService(env: Record<string, string>): Promise<ServiceProcess> {
+  const port = await freePort();
+  const child = spawn(process.execPath, ['dist/main.js'], {
+    env: {
+      PATH: process.env.PATH ?? '',
+      CXONE_SIMULATOR: 'true',
+      AUTH_DISABLED: 'true',
+      LOG_LEVEL: 'warn',
+      PORT: String(port),
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const url = `http://127.0.0.1:${port}`;
+  const service: ServiceProcess = {
+    url,
+    pid: child.pid ?? -1,
+    output: () => output,
+    async kill(signal = 'SIGKILL') {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill(signal);
+      await exited;
+    },
+  };
+  try {
+    await waitFor(
+      async () => {
+        if (child.exitCode !== null) throw new Error(`service exited at start:\n${output}`);
+        return fetch(`${url}/health/live`).then(
+          (res) => res.ok,
+          () => false,
+        );
+      },
+      15000,
+      'service start',
+    );
+  } catch (error) {
+    await service.kill();
+    throw error;
+  }
+  return service;
+}
+
+export interface JsonResponse {
+  status: number;
+  body: any;
+  headers: Headers;
+}
+
+export interface ServiceApi {
+  post(path: string, body: unknown, headers?: Record<string, string>): Promise<JsonResponse>;
+  get(path: string): Promise<JsonResponse>;
+  /** Polls until the batch is finished; a 503 (Redis away) is polled through. */
+  waitForEnd(batchId: string, timeoutMs?: number): Promise<any>;
+}
+
+/** A JSON client for a service process started with AUTH_DISABLED=true. */
+export function serviceApi(baseUrl: string): ServiceApi {
+  const call = async (
+    method: string,
+    path: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ) => {
+    const response = await fetch(`${baseUrl}${path}`, {
+      method,
+      headers: {
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        ...headers,
+      },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await response.text();
+    return {
+      status: response.status,
+      body: text ? JSON.parse(text) : undefined,
+      headers: response.headers,
+    };
+  };
+  const api: ServiceApi = {
+    post: (path, body, headers) => call('POST', path, body, headers),
+    get: (path) => call('GET', path),
+    async waitForEnd(batchId, timeoutMs = 20000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const { status, body } = await api.get(`/batch/${batchId}/status?limit=1000`);
+        if (status === 200 && body.finished_at !== null && body.summary.pending === 0) return body;
+        if (Date.now() > deadline) {
+          throw new Error(
+            `batch ${batchId} did not end in ${timeoutMs} ms: ${status} ${JSON.stringify(body?.summary ?? body)}`,
+          );
+        }
+        await sleep(25);
+      }
+    },
+  };
+  return api;
+}
+
+export function itemPayloads(count: number): { id: string; n: number }[] {
+  return Array.from({ length: count }, (_, n) => ({ id: `item-${n}`, n }));
+}

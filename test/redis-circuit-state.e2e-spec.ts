@@ -1,0 +1,112 @@
+import { Logger } from '@nestjs/common';
+import { RedisCircuitStateStore } from '../src/circuit-breaker/redis-circuit-state.store.js';
+import { loadConfig } from '../src/config/load-config.js';
+import { RedisConnection } from '../src/redis/redis.connection.js';
+import { deleteKeys, describeWithRedis, SHARED_REDIS_URL, uniquePrefix } from './helpers/redis.js';
+
+// Breaker state in Redis, seen by two "replicas" (two connections): one circuit, one probe.
+
+const describeRedis = await describeWithRedis();
+
+describeRedis('RedisCircuitStateStore (real Redis)', () => {
+  const prefix = uniquePrefix('circuit');
+  const config = loadConfig({
+    CXONE_SIMULATOR: 'true',
+    CXONE_API_URL: 'http://127.0.0.1:9',
+    AUTH_DISABLED: 'true',
+    REDIS_URL: SHARED_REDIS_URL,
+    REDIS_KEY_PREFIX: prefix,
+  });
+  const connections = [new RedisConnection(config), new RedisConnection(config)];
+  const [one, two] = connections.map(
+    (connection) => new RedisCircuitStateStore(connection, config),
+  );
+
+  beforeAll(async () => {
+    Logger.overrideLogger(false);
+    await Promise.all(connections.map((connection) => connection.onModuleInit()));
+  });
+  afterAll(async () => {
+    await deleteKeys(SHARED_REDIS_URL, prefix);
+    await Promise.all(connections.map((connection) => connection.onApplicationShutdown()));
+  });
+
+  it('opens for every replica at the threshold, then lets exactly one probe through', async () => {
+    const now = 1_000_000;
+    expect(await one.recordFailure('act', false, now, 3, 5000)).toBeNull();
+    expect(await two.recordFailure('act', false, now, 3, 5000)).toBeNull();
+    expect(await two.tryAcquire('act', now, 1000)).toBe('closed');
+    expect(await one.recordFailure('act', false, now, 3, 5000)).toBe('closed');
+
+    expect(await one.tryAcquire('act', now + 10, 1000)).toBe('open');
+    expect(await two.tryAcquire('act', now + 4999, 1000)).toBe('open');
+    expect(await two.state('act', now + 10)).toMatchObject({
+      state: 'open',
+      consecutiveFailures: 3,
+      openUntil: now + 5000,
+    });
+    // A failure reported late by a normal call changes nothing while open.
+    expect(await two.recordFailure('act', false, now + 20, 3, 5000)).toBeNull();
+
+    const permits = await Promise.all([
+      one.tryAcquire('act', now + 5000, 1000),
+      two.tryAcquire('act', now + 5000, 1000),
+    ]);
+    expect(permits.sort()).toEqual(['open', 'probe']);
+    expect(await one.state('act', now + 5001)).toMatchObject({
+      state: 'half-open',
+      probeInFlight: true,
+    });
+    // The probe's replica died: its lease expires and another replica may probe.
+    expect(await two.tryAcquire('act', now + 6001, 1000)).toBe('probe');
+    expect(await one.recordFailure('act', true, now + 6100, 3, 5000)).toBe('half-open');
+    expect(await two.tryAcquire('act', now + 6200, 1000)).toBe('open');
+
+    expect(await one.tryAcquire('act', now + 11_100, 1000)).toBe('probe');
+    expect(await two.recordSuccess('act', false)).toBeNull();
+    expect(await one.recordSuccess('act', true)).toBe('half-open');
+    expect(await two.tryAcquire('act', now + 11_200, 1000)).toBe('closed');
+    expect(await two.state('act', now + 11_200)).toMatchObject({
+      state: 'closed',
+      openUntil: null,
+    });
+  });
+
+  it('frees the probe lease at once when the probe ends without a verdict', async () => {
+    const now = 2_000_000;
+    expect(await one.recordFailure('rel', false, now, 1, 100)).toBe('closed');
+    expect(await one.tryAcquire('rel', now + 100, 10_000)).toBe('probe');
+    expect(await two.tryAcquire('rel', now + 101, 10_000)).toBe('open');
+    await one.releaseProbe('rel');
+    expect(await two.tryAcquire('rel', now + 102, 10_000)).toBe('probe');
+  });
+
+  it('lists failing actions for metrics, and forgets a closed one', async () => {
+    const now = 3_000_000;
+    await one.recordFailure('snap-a', false, now, 5, 1000);
+    await one.recordFailure('snap-b', false, now, 1, 1000);
+    const snapshot = await two.snapshot(now + 1);
+    expect(
+      snapshot
+        .filter((s) => s.actionId.startsWith('snap-'))
+        .sort((x, y) => x.actionId.localeCompare(y.actionId)),
+    ).toEqual([
+      {
+        actionId: 'snap-a',
+        state: 'closed',
+        consecutiveFailures: 1,
+        openUntil: null,
+        probeInFlight: false,
+      },
+      {
+        actionId: 'snap-b',
+        state: 'open',
+        consecutiveFailures: 1,
+        openUntil: now + 1000,
+        probeInFlight: false,
+      },
+    ]);
+    expect(await one.recordSuccess('snap-a', false)).toBeNull();
+    expect((await two.snapshot(now + 1)).map((s) => s.actionId)).not.toContain('snap-a');
+  });
+});

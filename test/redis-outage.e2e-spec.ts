@@ -1,0 +1,121 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { startSimulator, type SimulatorHandle } from '../src/simulator/simulator.server.js';
+import {
+  describeWithRedis,
+  itemPayloads,
+  redisServer,
+  serviceApi,
+  startService,
+  uniquePrefix,
+  type RedisServer,
+  type ServiceApi,
+  type ServiceProcess,
+} from './helpers/redis.js';
+
+// Redis faults, on a redis-server of this test's own (append-only file, so a restart keeps the
+// data, as a production Redis with persistence does): down at start, then lost mid-batch.
+
+const describeRedis = await describeWithRedis();
+
+async function until(
+  what: string,
+  timeoutMs: number,
+  check: () => Promise<boolean>,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`${what} not within ${timeoutMs} ms`);
+    await sleep(50);
+  }
+}
+
+describeRedis('distributed mode: Redis faults', () => {
+  let redis: RedisServer;
+  let sim: SimulatorHandle;
+  let service: ServiceProcess | undefined;
+  let api: ServiceApi;
+
+  beforeAll(async () => {
+    redis = await redisServer();
+    sim = await startSimulator({ port: 0, seed: 3 });
+  });
+  afterAll(async () => {
+    await service?.kill();
+    await sim?.close();
+    await redis?.destroy();
+  });
+
+  it('starts unready while Redis is down, answers 503, and becomes ready when Redis comes', async () => {
+    service = await startService({
+      CXONE_API_URL: sim.url,
+      REDIS_URL: redis.url,
+      REDIS_KEY_PREFIX: uniquePrefix('outage'),
+      QUEUE_LOCK_SECONDS: '10',
+    });
+    api = serviceApi(service.url);
+
+    const ready = await api.get('/health/ready');
+    expect(ready.status).toBe(503);
+    expect(ready.headers.get('content-type')).toContain('application/problem+json');
+    expect(ready.body.detail).toMatch(/store: Redis is not connected/);
+    const submit = await api.post('/batch/execute', { action_id: 'x', payloads: [{}] });
+    expect(submit.status).toBe(503);
+    expect(submit.headers.get('content-type')).toContain('application/problem+json');
+    expect(submit.body).toMatchObject({ status: 503 });
+    expect(JSON.stringify(submit.body)).not.toMatch(/ECONNREFUSED|stack|at /);
+
+    await redis.start();
+    await until('ready', 10000, async () => (await api.get('/health/ready')).status === 200);
+  }, 25000);
+
+  it('pauses a running batch while Redis is away and completes it after, nothing lost', async () => {
+    sim.setProfile('steady', { latency_ms: 20 });
+    const submitted = await api.post('/batch/execute', {
+      action_id: 'steady',
+      payloads: itemPayloads(600),
+      chunk_size: 50,
+      max_workers: 10,
+      cache_ttl_seconds: 0,
+    });
+    expect(submitted.status).toBe(202);
+    const batchId: string = submitted.body.batch_id;
+    await until('progress', 10000, async () => {
+      const { body } = await api.get(`/batch/${batchId}/status?limit=1`);
+      return body.summary.successful >= 100;
+    });
+
+    await redis.stop();
+    const during = await api.post('/batch/execute', { action_id: 'steady', payloads: [{}] });
+    expect(during.status).toBe(503);
+    expect(during.headers.get('content-type')).toContain('application/problem+json');
+    expect((await api.get(`/batch/${batchId}/status`)).status).toBe(503);
+    expect((await api.get('/health/ready')).status).toBe(503);
+    const callsAtStop = sim.stats().actions.steady.calls;
+    await sleep(1500);
+    // Work pauses: only the calls in flight when Redis went away were made meanwhile.
+    expect(sim.stats().actions.steady.calls - callsAtStop).toBeLessThanOrEqual(10);
+    await redis.start();
+
+    const done = await api.waitForEnd(batchId, 30000);
+    expect(done.summary).toEqual({
+      total: 600,
+      successful: 600,
+      failed: 0,
+      degraded: 0,
+      cancelled: 0,
+      pending: 0,
+    });
+    const attempts = sim.allAttempts();
+    const counts = Array.from({ length: 600 }, (_, index) => attempts[`${batchId}-${index}`] ?? 0);
+    expect(counts.filter((count) => count === 0)).toEqual([]);
+    expect(Math.max(...counts)).toBe(1);
+
+    // The queue's worker survived the outage: a new batch is taken and run.
+    const after = await api.post('/batch/execute', {
+      action_id: 'steady',
+      payloads: itemPayloads(5),
+    });
+    expect(after.status).toBe(202);
+    expect((await api.waitForEnd(after.body.batch_id, 15000)).summary.successful).toBe(5);
+  }, 60000);
+});
