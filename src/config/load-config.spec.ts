@@ -47,6 +47,15 @@ describe('loadConfig', () => {
       queueConcurrency: 50,
     });
     expect(config.logLevel).toBe('info');
+    expect(config.metrics.enabled).toBe(true);
+    expect(config.otel).toEqual({
+      sdkDisabled: false,
+      serviceName: 'cxone-orchestrator',
+      exporterEndpoint: undefined,
+      tracesEndpoint: undefined,
+      sampler: 'parentbased_always_on',
+      samplerRatio: 1,
+    });
   });
 
   it('resolves {CXONE_TENANT} and {CXONE_API_URL} in explicit URLs', () => {
@@ -127,6 +136,11 @@ describe('loadConfig', () => {
     ['CXONE_SIMULATOR', 'perhaps', 'must be a boolean'],
     ['LOG_LEVEL', 'loud', 'must be one of'],
     ['OTEL_EXPORTER_OTLP_ENDPOINT', 'collector', 'must be a URL'],
+    ['OTEL_SDK_DISABLED', 'sometimes', 'must be a boolean'],
+    ['OTEL_TRACES_SAMPLER', 'random', 'must be one of'],
+    ['OTEL_TRACES_SAMPLER_ARG', '1.5', 'must not be greater than 1'],
+    ['OTEL_EXPORTER_OTLP_PROTOCOL', 'grpc', 'must be one of'],
+    ['METRICS_ENABLED', 'perhaps', 'must be a boolean'],
     ['CALLBACK_SECRET', 'short', 'must be at least 16 characters'],
   ])('names %s=%s as malformed', (variable, value, problem) => {
     const message = problemOf({ ...base, [variable]: value });

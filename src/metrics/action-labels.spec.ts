@@ -1,4 +1,4 @@
-import { ActionLabels, AttributeCache, OTHER_ACTION } from './action-labels.js';
+import { ActionLabels, AttributeCache, LocalCounter, OTHER_ACTION } from './action-labels.js';
 import { callOutcome } from './orchestrator-metrics.service.js';
 
 describe('ActionLabels', () => {
@@ -42,5 +42,31 @@ describe('callOutcome', () => {
     [0, 'ECONNRESET', 'network_error'],
   ])('classifies %i %s as %s', (status, code, outcome) => {
     expect(callOutcome(status, code)).toBe(outcome);
+  });
+});
+
+describe('LocalCounter', () => {
+  it('adds per attribute object and reports the totals until detached', () => {
+    const callbacks = new Set<
+      (result: { observe(value: number, attributes?: object): void }) => void
+    >();
+    const counter = new LocalCounter({
+      addCallback: (callback) => callbacks.add(callback),
+      removeCallback: (callback) => callbacks.delete(callback),
+    });
+    const ok = { outcome: 'success' };
+    const failed = { outcome: 'failed' };
+    counter.add(1, ok);
+    counter.add(2, ok);
+    counter.add(1, failed);
+    const seen: [number, object | undefined][] = [];
+    for (const callback of callbacks)
+      callback({ observe: (value, attributes) => seen.push([value, attributes]) });
+    expect(seen).toEqual([
+      [3, ok],
+      [1, failed],
+    ]);
+    counter.detach();
+    expect(callbacks.size).toBe(0);
   });
 });

@@ -22,10 +22,10 @@ function metricsProviders(config: AppConfig): Provider[] {
     { provide: MetricsRegistry, useFactory: () => MetricsRegistry.shared(config.otel.serviceName) },
     {
       // Injects the registry so the global meter provider exists before nestjs-otel creates
-      // (and keeps) the instruments.
+      // (and keeps) the instruments; its local producer reads the histograms.
       provide: OrchestratorMetrics,
-      useFactory: (metricService: MetricService, _registry: MetricsRegistry) =>
-        new OrchestratorMetrics(config, metricService),
+      useFactory: (metricService: MetricService, registry: MetricsRegistry) =>
+        new OrchestratorMetrics(config, metricService, registry.local),
       inject: [MetricService, MetricsRegistry],
     },
   ];

@@ -3,6 +3,7 @@ import { PrometheusExporter, PrometheusSerializer } from '@opentelemetry/exporte
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import { ATTR_SERVICE_NAME } from '@opentelemetry/semantic-conventions';
+import { LocalMetricsProducer } from './local-histogram.js';
 
 let shared: MetricsRegistry | undefined;
 
@@ -16,17 +17,26 @@ export class MetricsRegistry {
   // No otel_scope_* labels on every series; target_info keeps the service name.
   private readonly serializer = new PrometheusSerializer('', false, undefined, false, true);
 
-  private constructor(private readonly reader: PrometheusExporter) {}
+  private constructor(
+    private readonly reader: PrometheusExporter,
+    /** Histograms recorded outside the SDK (see `LocalHistogram`), read with its metrics. */
+    readonly local: LocalMetricsProducer,
+  ) {}
 
   static shared(serviceName: string): MetricsRegistry {
     if (shared === undefined) {
-      const reader = new PrometheusExporter({ preventServerStart: true, withoutScopeInfo: true });
+      const local = new LocalMetricsProducer();
+      const reader = new PrometheusExporter({
+        preventServerStart: true,
+        withoutScopeInfo: true,
+        metricProducers: [local],
+      });
       const provider = new MeterProvider({
         resource: resourceFromAttributes({ [ATTR_SERVICE_NAME]: serviceName }),
         readers: [reader],
       });
       metrics.setGlobalMeterProvider(provider);
-      shared = new MetricsRegistry(reader);
+      shared = new MetricsRegistry(reader, local);
     }
     return shared;
   }

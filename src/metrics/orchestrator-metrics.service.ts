@@ -1,14 +1,10 @@
-import {
-  type Attributes,
-  createNoopMeter,
-  type Histogram,
-  type ObservableGauge,
-} from '@opentelemetry/api';
+import { type Attributes, createNoopMeter, type ObservableGauge } from '@opentelemetry/api';
 import type { OnApplicationShutdown } from '@nestjs/common';
 import type { ItemOutcome } from '../batch/batch.types.js';
 import type { CircuitState } from '../circuit-breaker/circuit-state.store.js';
 import type { AppConfig } from '../config/app-config.js';
 import { ActionLabels, AttributeCache, LocalCounter } from './action-labels.js';
+import { LocalHistogram, type LocalMetricsProducer } from './local-histogram.js';
 import type { MetricService } from './nestjs-otel.js';
 
 /** What became of one CXone attempt (label `outcome` of cxone_call_duration_seconds). */
@@ -60,14 +56,15 @@ export class OrchestratorMetrics implements OnApplicationShutdown {
   readonly callsInFlightGauge: ObservableGauge;
   readonly queuedItems: ObservableGauge;
 
-  private readonly httpDuration: Histogram;
-  private readonly callDuration: Histogram;
+  private readonly httpDuration: LocalHistogram;
+  private readonly callDuration: LocalHistogram;
   private readonly retries: LocalCounter;
   private readonly circuitTransitions: LocalCounter;
   private readonly tokenRefreshes: LocalCounter;
   private readonly items: LocalCounter;
   private readonly batches: LocalCounter;
-  private readonly batchDuration: Histogram;
+  private readonly batchDuration: LocalHistogram;
+  private readonly histograms: LocalHistogram[] = [];
 
   private readonly httpAttributes = new Map<string, AttributeCache<Attributes>>();
   private readonly callAttributes = new AttributeCache((action, outcome) => ({ action, outcome }));
@@ -85,16 +82,22 @@ export class OrchestratorMetrics implements OnApplicationShutdown {
     failure: Object.freeze({ result: 'failure' }),
   };
 
-  constructor(config: AppConfig, metricService: MetricService) {
-    this.enabled = config.metrics.enabled;
+  /** `local`: where the histograms are read; absent when metrics are disabled. */
+  constructor(
+    config: AppConfig,
+    metricService: MetricService,
+    private readonly local?: LocalMetricsProducer,
+  ) {
+    this.enabled = config.metrics.enabled && local !== undefined;
     const meter = this.enabled ? undefined : createNoopMeter();
-    const histogram = (name: string, description: string, buckets: number[]): Histogram =>
-      meter?.createHistogram(name) ??
-      metricService.getHistogram(name, {
-        description,
-        unit: 's',
-        advice: { explicitBucketBoundaries: buckets },
-      });
+    const histogram = (name: string, description: string, buckets: number[]): LocalHistogram => {
+      const created = new LocalHistogram(name, description, 's', buckets);
+      if (this.enabled) {
+        local?.add(created);
+        this.histograms.push(created);
+      }
+      return created;
+    };
     const counter = (name: string, description: string): LocalCounter =>
       new LocalCounter(
         meter?.createObservableCounter(name) ??
@@ -220,8 +223,9 @@ export class OrchestratorMetrics implements OnApplicationShutdown {
     this.tokenRefreshes.add(1, this.refreshAttributes[result]);
   }
 
-  /** Counters stop reporting: a later application in the same process reports its own. */
+  /** Metrics stop reporting: a later application in the same process reports its own. */
   onApplicationShutdown(): void {
+    for (const histogram of this.histograms) this.local?.remove(histogram);
     for (const counter of [
       this.retries,
       this.circuitTransitions,

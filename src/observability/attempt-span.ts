@@ -16,8 +16,9 @@ const NO_EVENTS: TimedEvent[] = [];
 const UNSET: SpanStatus = { code: SpanStatusCode.UNSET };
 const ERROR: SpanStatus = { code: SpanStatusCode.ERROR };
 
-function now(): HrTime {
-  return millisToHrTime(performance.timeOrigin + performance.now());
+/** Epoch milliseconds, sub-millisecond precision. */
+function nowMs(): number {
+  return performance.timeOrigin + performance.now();
 }
 
 /**
@@ -37,12 +38,13 @@ export class AttemptSpan implements ReadableSpan {
   readonly droppedAttributesCount = 0;
   readonly droppedEventsCount = 0;
   readonly droppedLinksCount = 0;
-  readonly startTime: HrTime = now();
-  endTime: HrTime = this.startTime;
-  duration: HrTime = [0, 0];
   status = UNSET;
   ended = false;
   private readonly context: SpanContext;
+  // Plain numbers while the span waits in the export queue; the HrTime pairs are built when an
+  // exporter reads them, so a queued span holds less for the garbage collector to trace.
+  private readonly startMs = nowMs();
+  private endMs = this.startMs;
 
   constructor(
     readonly parentSpanContext: SpanContext,
@@ -63,9 +65,20 @@ export class AttemptSpan implements ReadableSpan {
     return this.context;
   }
 
+  get startTime(): HrTime {
+    return millisToHrTime(this.startMs);
+  }
+
+  get endTime(): HrTime {
+    return millisToHrTime(this.endMs);
+  }
+
+  get duration(): HrTime {
+    return hrTimeDuration(this.startTime, this.endTime);
+  }
+
   end(failed: boolean): void {
-    this.endTime = now();
-    this.duration = hrTimeDuration(this.startTime, this.endTime);
+    this.endMs = nowMs();
     if (failed) this.status = ERROR;
     this.ended = true;
   }

@@ -10,7 +10,7 @@ import {
   type RunTelemetry,
   storedTraceContext,
 } from './batch-telemetry.js';
-import { ATTR } from './cxone-attempt.telemetry.js';
+import { ATTR } from './span-attributes.js';
 import { Tracing } from './tracing.service.js';
 
 const logger = new Logger('Batch');
@@ -141,7 +141,12 @@ class Run implements RunTelemetry {
     const span = this.tracing.startSpan(
       'batch.chunk',
       SpanKind.INTERNAL,
-      { [ATTR.batchId]: this.meta.batchId, 'batch.chunk.start': start, 'batch.chunk.end': end },
+      {
+        [ATTR.batchId]: this.meta.batchId,
+        [ATTR.actionId]: this.meta.actionId,
+        'batch.chunk.start': start,
+        'batch.chunk.end': end,
+      },
       this.tracing.childContextOf(this.span),
     );
     const chunk = new Chunk(this, span);

@@ -1,25 +1,10 @@
 import { Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
-import {
-  ATTR_ERROR_TYPE,
-  ATTR_HTTP_RESPONSE_STATUS_CODE,
-} from '@opentelemetry/semantic-conventions';
 import { CxoneClient } from '../cxone/cxone.client.js';
 import type { AttemptInfo, AttemptRecord } from '../cxone/cxone.types.js';
 import { randomSpanId } from '../cxone/trace-context.js';
 import { callOutcome, OrchestratorMetrics } from '../metrics/orchestrator-metrics.service.js';
 import type { AttemptSpan } from './attempt-span.js';
 import { Tracing } from './tracing.service.js';
-
-/** Span attribute names of this service's own spans (no semantic convention covers them). */
-export const ATTR = {
-  actionId: 'cxone.action_id',
-  attempt: 'cxone.attempt',
-  outcome: 'cxone.outcome',
-  cached: 'cxone.cached',
-  circuitState: 'cxone.circuit_state',
-  batchId: 'batch.id',
-  itemIndex: 'batch.item_index',
-} as const;
 
 /**
  * One span per CXone attempt, child of the chunk's span, whose id is the `traceparent` span id
@@ -61,16 +46,16 @@ export class CxoneAttemptTelemetry implements OnModuleInit, OnApplicationShutdow
     this.metrics.callsInFlight++;
     if (!this.tracing.enabled) return randomSpanId();
 
-    // Few attributes, on purpose: an attempt span is written per call (thousands a second) and
-    // each attribute costs its encoding in every export. The batch id and request id are on
-    // the run's span and follow from the item index; the circuit state is written when it is
-    // not the usual `closed` (the attempt is the half-open probe).
-    const attributes: Record<string, string | number> = {
-      [ATTR.actionId]: attempt.actionId,
-      [ATTR.attempt]: attempt.attempts,
-    };
-    if (attempt.itemIndex !== undefined) attributes[ATTR.itemIndex] = attempt.itemIndex;
-    if (attempt.circuitState !== 'closed') attributes[ATTR.circuitState] = attempt.circuitState;
+    // Only what varies per attempt, on purpose: an attempt span is written per call (thousands a
+    // second) and encoding each attribute in every export is most of tracing's cost. The action
+    // and batch ids are on the chunk and run spans above it (a call outside a batch keeps its
+    // action id); the circuit state is written when it is not `closed` (the half-open probe).
+    // Literal keys (the names in span-attributes.ts), so attempts share V8 hidden classes.
+    const attributes: Record<string, string | number> =
+      attempt.itemIndex === undefined
+        ? { 'cxone.action_id': attempt.actionId, 'cxone.attempt': attempt.attempts }
+        : { 'batch.item_index': attempt.itemIndex, 'cxone.attempt': attempt.attempts };
+    if (attempt.circuitState !== 'closed') attributes['cxone.circuit_state'] = attempt.circuitState;
     const span = this.tracing.startAttemptSpan(attempt.traceContext, attributes);
     if (span === undefined) return randomSpanId();
     this.open.set(span.id, span);
@@ -84,11 +69,14 @@ export class CxoneAttemptTelemetry implements OnModuleInit, OnApplicationShutdow
     const span = this.open.get(record.spanId);
     if (span === undefined) return;
     this.open.delete(record.spanId);
+    // A success is told by its 2xx status; a failure also says how it failed.
     const { attributes } = span;
-    attributes[ATTR.outcome] = outcome;
-    if (record.status !== 0) attributes[ATTR_HTTP_RESPONSE_STATUS_CODE] = record.status;
+    if (record.status !== 0) attributes['http.response.status_code'] = record.status;
     const failed = outcome !== 'success';
-    if (failed) attributes[ATTR_ERROR_TYPE] = record.status !== 0 ? String(record.status) : outcome;
+    if (failed) {
+      attributes['cxone.outcome'] = outcome;
+      attributes['error.type'] = record.status !== 0 ? String(record.status) : outcome;
+    }
     this.tracing.endAttemptSpan(span, failed);
   };
 }

@@ -1,9 +1,11 @@
-import { Injectable, type OnApplicationShutdown } from '@nestjs/common';
+import { Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import {
   type Attributes,
   type Context,
   createTraceState,
   defaultTextMapGetter,
+  diag,
+  DiagLogLevel,
   isSpanContextValid,
   ROOT_CONTEXT,
   type Span,
@@ -28,6 +30,7 @@ import {
 } from '@opentelemetry/sdk-trace';
 import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
 import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { TraceContext } from '../common/trace-context.js';
 import { AppConfig } from '../config/app-config.js';
@@ -41,6 +44,7 @@ export class TracingOptions {
 }
 
 const SCOPE = 'cxone-orchestrator';
+const SHUTDOWN_FLUSH_MS = 3000;
 const SERVICE_VERSION = '0.1.0';
 
 function samplerOf(config: AppConfig): Sampler {
@@ -67,6 +71,17 @@ function flagsOf(value: number): string {
 }
 
 const propagator = new W3CTraceContextPropagator();
+
+/** The SDK's own warnings (a collector that refuses exports, a failing metric) go to the log. */
+function reportSdkProblems(): void {
+  const logger = new Logger('OpenTelemetry');
+  const write = (message: string, ...args: unknown[]): void =>
+    logger.warn(args.length > 0 ? `${message} ${args.map(String).join(' ')}` : message);
+  diag.setLogger(
+    { error: write, warn: write, info: () => {}, debug: () => {}, verbose: () => {} },
+    { logLevel: DiagLogLevel.WARN, suppressOverrideMessage: true },
+  );
+}
 
 /** The caller's W3C context (`traceparent`/`tracestate`), or undefined when absent or invalid. */
 function callerContext(headers: IncomingHttpHeaders): Context {
@@ -119,6 +134,7 @@ export class Tracing implements OnApplicationShutdown {
       (config.otel.exporterEndpoint ? `${config.otel.exporterEndpoint}/v1/traces` : undefined);
     if (url !== undefined && !config.otel.sdkDisabled) {
       processors.push(new BatchSpanProcessor({ exporter: new OTLPTraceExporter({ url }) }));
+      reportSdkProblems();
     }
     this.enabled = !config.otel.sdkDisabled && processors.length > 0;
     this.processors = processors;
@@ -194,8 +210,13 @@ export class Tracing implements OnApplicationShutdown {
     for (const processor of this.processors) processor.onEnd(span);
   }
 
+  /** Sends the spans still queued, waiting at most a few seconds for an unreachable collector. */
   async onApplicationShutdown(): Promise<void> {
-    await this.provider?.shutdown();
+    if (this.provider === undefined) return;
+    const flushed = this.provider.shutdown().catch((error: unknown) => {
+      new Logger('OpenTelemetry').warn(`last spans not exported: ${String(error)}`);
+    });
+    await Promise.race([flushed, sleep(SHUTDOWN_FLUSH_MS, undefined, { ref: false })]);
   }
 
   private contextOf(parent: TraceContext): Context {
