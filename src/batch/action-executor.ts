@@ -1,26 +1,11 @@
-import type { TraceContext } from '../common/trace-context.js';
+import type { ExecuteOptions, ExecuteResult } from '../cxone/cxone.types.js';
 
-export interface ExecuteOptions {
-  traceContext: TraceContext;
-  /** Unique per item, the same on every retry of that item (sent as X-Request-Id). */
-  requestId: string;
-  timeoutMs: number;
-  cacheTtlSeconds: number;
-  /** Position of the item in its batch; only read by telemetry. */
-  itemIndex?: number;
-}
-
-export interface ExecuteResult {
-  data: unknown;
-  cached: boolean;
-  attempts: number;
-  latencyMs: number;
-}
+export type { ExecuteOptions, ExecuteResult };
 
 /**
  * What the orchestrator needs from CXone: run one Data Action for one payload. Failures are thrown
  * as `DomainError`s with a stable code, and may carry `attempts`, `latencyMs` and a stale
- * `fallback`. Bound to the CXone client.
+ * `fallback`. Bound to the CXone client; the port keeps the runner testable without HTTP.
  */
 export abstract class ActionExecutor {
   abstract execute(
