@@ -4,13 +4,13 @@ import { startSimulator, type SimulatorHandle } from '../src/simulator/simulator
 import {
   deleteKeys,
   describeWithRedis,
-  itemPayloads,
   serviceApi,
   SHARED_REDIS_URL,
   startService,
   uniquePrefix,
   type ServiceProcess,
 } from './helpers/redis.js';
+import { payloads } from './helpers/api.js';
 
 // Two replicas (`node dist/main.js`) on one Redis, the simulator in this process.
 
@@ -57,7 +57,7 @@ describeRedis('distributed mode: two replicas on one Redis', () => {
     sim.setProfile('lookup', { latency_ms: 5 });
     const apiA = serviceApi(a.url);
     const apiB = serviceApi(b.url);
-    const body = { action_id: 'lookup', payloads: itemPayloads(57), chunk_size: 7, max_workers: 5 };
+    const body = { action_id: 'lookup', payloads: payloads(57), chunk_size: 7, max_workers: 5 };
     const submitted = await apiA.post('/batch/execute', body, { 'idempotency-key': `${prefix}k1` });
     expect(submitted.status).toBe(202);
     const { batch_id: batchId } = submitted.body;
@@ -110,7 +110,7 @@ describeRedis('distributed mode: two replicas on one Redis', () => {
     sim.setProfile('flaky', { error_rate: 1, error_status: 500 });
     const body = (count: number) => ({
       action_id: 'flaky',
-      payloads: itemPayloads(count),
+      payloads: payloads(count),
       max_workers: 1,
       cache_ttl_seconds: 0,
     });
@@ -133,7 +133,7 @@ describeRedis('distributed mode: two replicas on one Redis', () => {
     sim.setProfile('long', { latency_ms: 50 });
     const submitted = await serviceApi(a.url).post('/batch/execute', {
       action_id: 'long',
-      payloads: itemPayloads(400),
+      payloads: payloads(400),
       chunk_size: 1000,
       max_workers: 4,
       cache_ttl_seconds: 0,
@@ -166,7 +166,7 @@ describeRedis('distributed mode: two replicas on one Redis', () => {
     sim.setProfile('handoff', { latency_ms: 20 });
     const submitted = await serviceApi(a.url).post('/batch/execute', {
       action_id: 'handoff',
-      payloads: itemPayloads(600),
+      payloads: payloads(600),
       chunk_size: 50,
       max_workers: 10,
       cache_ttl_seconds: 0,
@@ -206,7 +206,7 @@ describeRedis('distributed mode: two replicas on one Redis', () => {
     sim.setProfile('slow', { latency_ms: 20 });
     const submitted = await serviceApi(a.url).post('/batch/execute', {
       action_id: 'slow',
-      payloads: itemPayloads(2000),
+      payloads: payloads(2000),
       chunk_size: 100,
       max_workers: 20,
       cache_ttl_seconds: 0,

@@ -2,15 +2,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { startSimulator, type SimulatorHandle } from '../src/simulator/simulator.server.js';
 import {
   describeWithRedis,
-  itemPayloads,
   redisServer,
   serviceApi,
   startService,
   uniquePrefix,
   type RedisServer,
-  type ServiceApi,
   type ServiceProcess,
 } from './helpers/redis.js';
+import { payloads, type Api } from './helpers/api.js';
 
 // Redis faults, on a redis-server of this test's own (append-only file, so a restart keeps the
 // data, as a production Redis with persistence does): down at start, then lost mid-batch.
@@ -33,7 +32,7 @@ describeRedis('distributed mode: Redis faults', () => {
   let redis: RedisServer;
   let sim: SimulatorHandle;
   let service: ServiceProcess | undefined;
-  let api: ServiceApi;
+  let api: Api;
 
   beforeAll(async () => {
     redis = await redisServer();
@@ -72,7 +71,7 @@ describeRedis('distributed mode: Redis faults', () => {
     sim.setProfile('steady', { latency_ms: 20 });
     const submitted = await api.post('/batch/execute', {
       action_id: 'steady',
-      payloads: itemPayloads(600),
+      payloads: payloads(600),
       chunk_size: 50,
       max_workers: 10,
       cache_ttl_seconds: 0,
@@ -113,7 +112,7 @@ describeRedis('distributed mode: Redis faults', () => {
     // The queue's worker survived the outage: a new batch is taken and run.
     const after = await api.post('/batch/execute', {
       action_id: 'steady',
-      payloads: itemPayloads(5),
+      payloads: payloads(5),
     });
     expect(after.status).toBe(202);
     expect((await api.waitForEnd(after.body.batch_id, 15000)).summary.successful).toBe(5);

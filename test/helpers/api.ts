@@ -14,8 +14,11 @@ export interface Api {
   waitForEnd(batchId: string, timeoutMs?: number): Promise<any>;
 }
 
-/** A small JSON client for the orchestrator's API, with the test API key. */
-export function apiFor(baseUrl: string): Api {
+/**
+ * A small JSON client for the orchestrator's API: with the test API key by default, without it
+ * for a service process started with AUTH_DISABLED=true.
+ */
+export function apiFor(baseUrl: string, { auth = true }: { auth?: boolean } = {}): Api {
   const call = async (
     method: string,
     path: string,
@@ -25,7 +28,7 @@ export function apiFor(baseUrl: string): Api {
     const response = await fetch(`${baseUrl}${path}`, {
       method,
       headers: {
-        ...authHeader,
+        ...(auth ? authHeader : {}),
         ...(body === undefined ? {} : { 'content-type': 'application/json' }),
         ...headers,
       },
@@ -41,15 +44,17 @@ export function apiFor(baseUrl: string): Api {
   const api: Api = {
     post: (path, body, headers) => call('POST', path, body, headers),
     get: (path, headers) => call('GET', path, undefined, headers),
+    /** Polls until the batch is finished; a non-200 answer (a 503 while Redis is away) is polled through. */
     async waitForEnd(batchId, timeoutMs = 20000) {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
-        const { body } = await api.get(`/batch/${batchId}/status?limit=1`);
-        if (body.finished_at !== null && body.summary.pending === 0) return body;
-        if (Date.now() > deadline)
+        const { status, body } = await api.get(`/batch/${batchId}/status?limit=1000`);
+        if (status === 200 && body.finished_at !== null && body.summary.pending === 0) return body;
+        if (Date.now() > deadline) {
           throw new Error(
-            `batch ${batchId} did not end in ${timeoutMs} ms: ${JSON.stringify(body)}`,
+            `batch ${batchId} did not end in ${timeoutMs} ms: ${status} ${JSON.stringify(body?.summary ?? body)}`,
           );
+        }
         await sleep(20);
       }
     },

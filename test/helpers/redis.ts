@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
+import { apiFor, type Api } from './api.js';
 
 export const SHARED_REDIS_URL = 'redis://127.0.0.1:6379';
 
@@ -199,62 +200,7 @@ export async function startService(env: Record<string, string>): Promise<Service
   return service;
 }
 
-export interface JsonResponse {
-  status: number;
-  body: any;
-  headers: Headers;
-}
-
-export interface ServiceApi {
-  post(path: string, body: unknown, headers?: Record<string, string>): Promise<JsonResponse>;
-  get(path: string): Promise<JsonResponse>;
-  /** Polls until the batch is finished; a 503 (Redis away) is polled through. */
-  waitForEnd(batchId: string, timeoutMs?: number): Promise<any>;
-}
-
 /** A JSON client for a service process started with AUTH_DISABLED=true. */
-export function serviceApi(baseUrl: string): ServiceApi {
-  const call = async (
-    method: string,
-    path: string,
-    body?: unknown,
-    headers: Record<string, string> = {},
-  ) => {
-    const response = await fetch(`${baseUrl}${path}`, {
-      method,
-      headers: {
-        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-        ...headers,
-      },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await response.text();
-    return {
-      status: response.status,
-      body: text ? JSON.parse(text) : undefined,
-      headers: response.headers,
-    };
-  };
-  const api: ServiceApi = {
-    post: (path, body, headers) => call('POST', path, body, headers),
-    get: (path) => call('GET', path),
-    async waitForEnd(batchId, timeoutMs = 20000) {
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        const { status, body } = await api.get(`/batch/${batchId}/status?limit=1000`);
-        if (status === 200 && body.finished_at !== null && body.summary.pending === 0) return body;
-        if (Date.now() > deadline) {
-          throw new Error(
-            `batch ${batchId} did not end in ${timeoutMs} ms: ${status} ${JSON.stringify(body?.summary ?? body)}`,
-          );
-        }
-        await sleep(25);
-      }
-    },
-  };
-  return api;
-}
-
-export function itemPayloads(count: number): { id: string; n: number }[] {
-  return Array.from({ length: count }, (_, n) => ({ id: `item-${n}`, n }));
+export function serviceApi(baseUrl: string): Api {
+  return apiFor(baseUrl, { auth: false });
 }
