@@ -9,7 +9,7 @@ import type { BatchMeta } from './batch.types.js';
 @Injectable()
 export class InMemoryBatchQueue extends BatchQueue {
   private readonly logger = new Logger(InMemoryBatchQueue.name);
-  private readonly runs = new Map<string, { items: number; done: Promise<void> }>();
+  private readonly runs = new Map<string, Promise<void>>();
   private items = 0;
   /**
    * Runs a batch in the context this queue was built in, not the accepting request's: the run
@@ -32,7 +32,7 @@ export class InMemoryBatchQueue extends BatchQueue {
         this.items -= meta.total;
         this.runs.delete(meta.batchId);
       });
-    this.runs.set(meta.batchId, { items: meta.total, done });
+    this.runs.set(meta.batchId, done);
   }
 
   async queuedItems(): Promise<number> {
@@ -40,7 +40,7 @@ export class InMemoryBatchQueue extends BatchQueue {
   }
 
   async close(graceMs: number): Promise<void> {
-    const all = Promise.allSettled([...this.runs.values()].map((run) => run.done));
+    const all = Promise.allSettled(this.runs.values());
     await Promise.race([all, sleep(graceMs)]);
   }
 }
