@@ -18,6 +18,7 @@ import {
   classifyFailure,
 } from './cxone-error.classifier.js';
 import { installLatencyInterceptor, installTracingInterceptor } from './cxone.interceptors.js';
+import { trimAxiosDefaults } from './cxone.http-config.js';
 import { axiosRetryConfig } from './cxone.retry-policy.js';
 import type { ClosableAdapter } from './undici.adapter.js';
 import type {
@@ -67,6 +68,7 @@ export class CxoneClient implements OnApplicationShutdown {
   ) {
     const { cxone } = config;
     this.axios = http.axiosRef;
+    trimAxiosDefaults(this.axios);
     this.spanIdSource = options.spanIdSource;
     this.pathParts = cxone.executePath.split('{actionId}');
     const known = endpoints.current();
