@@ -1,9 +1,16 @@
 /**
- * The reference for scenario (b): the same execute calls against the same simulator with no
+ * The references for scenario (b): the same execute calls against the same simulator with no
  * orchestration at all. Run as a child process of its own so its CPU time can be read from /proc
  * exactly like the service's. Protocol on stdio: prints "ready" after the token and a warm-up,
  * waits for "go" on stdin, runs the measured calls, prints "done <json>", exits when stdin closes.
+ *
+ * BARE_CLIENT=http (default): a `node:http` keep-alive loop, the contract's reference.
+ * BARE_CLIENT=axios: the service's own HTTP stack for CXone calls (its axios instance settings,
+ * the undici adapter, axios-retry with the service's policy), still without any orchestration,
+ * breaker, cache or telemetry, so the service's figure splits into client stack and the rest.
  */
+import axios, { type AxiosInstance, type CreateAxiosDefaults } from 'axios';
+import axiosRetry, { type IAxiosRetryConfig } from 'axios-retry';
 import { Agent, request } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
@@ -15,6 +22,8 @@ const items = positive('BARE_ITEMS');
 const warmup = Number(process.env.BARE_WARMUP ?? '0');
 const idOffset = Number(process.env.BARE_ID_OFFSET ?? '0');
 const watchdogMs = positive('BARE_TIMEOUT_MS');
+const clientKind = process.env.BARE_CLIENT ?? 'http';
+if (clientKind !== 'http' && clientKind !== 'axios') fail('BARE_CLIENT must be http or axios');
 
 if (simUrl.hostname !== '127.0.0.1') fail('BARE_SIM_URL must be on 127.0.0.1');
 const executePath = `/api/v2/data-actions/${encodeURIComponent(actionId)}/execute`;
@@ -68,6 +77,57 @@ function post(
   });
 }
 
+/** The built service modules the axios reference loads (dist/bench/.. is dist/). */
+interface ServiceHttpStack {
+  cxoneHttpOptions(config: { cxone: { maxConcurrency: number } }): CreateAxiosDefaults;
+  trimAxiosDefaults(axios: AxiosInstance): void;
+}
+interface ServiceRetryPolicy {
+  axiosRetryConfig(policy: {
+    maxRetries: number;
+    maxRetryAfterMs: number;
+    baseDelayMs: number;
+    maxDelayMs: number;
+    random: () => number;
+    now: () => number;
+  }): IAxiosRetryConfig;
+}
+
+/** `post` through the service's axios stack: same instance settings, adapter and retry policy. */
+async function axiosPost(): Promise<typeof post> {
+  const stack = (await import(
+    new URL('../cxone/cxone.http-config.js', import.meta.url).href
+  )) as ServiceHttpStack;
+  const retry = (await import(
+    new URL('../cxone/cxone.retry-policy.js', import.meta.url).href
+  )) as ServiceRetryPolicy;
+  const client = axios.create(stack.cxoneHttpOptions({ cxone: { maxConcurrency: concurrency } }));
+  stack.trimAxiosDefaults(client);
+  axiosRetry(
+    client,
+    retry.axiosRetryConfig({
+      // The service's defaults (CXONE_MAX_RETRIES, MAX_RETRY_AFTER_SECONDS, CxoneClientOptions).
+      maxRetries: 3,
+      maxRetryAfterMs: 30_000,
+      baseDelayMs: 100,
+      maxDelayMs: 5_000,
+      random: Math.random,
+      now: Date.now,
+    }),
+  );
+  return async (path, body, headers) => {
+    const response = await client.request<string>({
+      method: 'post',
+      url: `${simUrl.origin}${path}`,
+      data: body,
+      headers,
+      timeout: 10_000,
+      validateStatus: () => true,
+    });
+    return { status: response.status, text: response.data };
+  };
+}
+
 async function token(): Promise<string> {
   const answer = await post(
     '/platform/oauth/token',
@@ -79,7 +139,12 @@ async function token(): Promise<string> {
   return body.access_token;
 }
 
-async function run(accessToken: string, count: number, firstId: number): Promise<number> {
+async function run(
+  send: typeof post,
+  accessToken: string,
+  count: number,
+  firstId: number,
+): Promise<number> {
   const headers = {
     authorization: `Bearer ${accessToken}`,
     'content-type': 'application/json',
@@ -90,7 +155,7 @@ async function run(accessToken: string, count: number, firstId: number): Promise
   const worker = async (): Promise<void> => {
     while (next < count) {
       const id = firstId + next++;
-      const answer = await post(executePath, JSON.stringify({ id, n: id }), {
+      const answer = await send(executePath, JSON.stringify({ id, n: id }), {
         ...headers,
         'x-request-id': `bare-${id}`,
       });
@@ -103,7 +168,8 @@ async function run(accessToken: string, count: number, firstId: number): Promise
 }
 
 const accessToken = await token();
-if (warmup > 0) await run(accessToken, warmup, idOffset + items);
+const send = clientKind === 'axios' ? await axiosPost() : post;
+if (warmup > 0) await run(send, accessToken, warmup, idOffset + items);
 process.stdout.write('ready\n');
 
 const lines = createInterface({ input: process.stdin });
@@ -111,7 +177,7 @@ lines.on('close', () => process.exit(0));
 for await (const line of lines) {
   if (line.trim() !== 'go') continue;
   const started = performance.now();
-  const failures = await run(accessToken, items, idOffset);
+  const failures = await run(send, accessToken, items, idOffset);
   const wallMs = performance.now() - started;
   process.stdout.write(`done ${JSON.stringify({ items, failures, wall_ms: wallMs })}\n`);
 }

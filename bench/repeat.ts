@@ -29,6 +29,7 @@ export interface RunFigures {
   peak_rss_mb: number | null;
   poll_p99_ms: number | null;
   bare_cpu_us_per_item?: number | null;
+  client_cpu_us_per_item?: number | null;
 }
 
 function median(values: (number | null | undefined)[]): number | null {
@@ -48,9 +49,12 @@ export function combineRuns(runs: ScenarioResult[]): ScenarioResult {
   const combined: ScenarioResult = structuredClone(runs[0]);
   const target = combined as unknown as Record<string, number | null>;
   for (const field of MEDIAN_FIELDS) target[field] = median(runs.map((r) => r[field]));
-  if (combined.bare) {
-    const bare = combined.bare as unknown as Record<string, number | null>;
-    for (const field of BARE_MEDIAN_FIELDS) bare[field] = median(runs.map((r) => r.bare?.[field]));
+  for (const reference of ['bare', 'client'] as const) {
+    const figures = combined[reference] as unknown as Record<string, number | null> | undefined;
+    if (!figures) continue;
+    for (const field of BARE_MEDIAN_FIELDS) {
+      figures[field] = median(runs.map((r) => r[reference]?.[field]));
+    }
   }
   combined.notes = [...new Set(runs.flatMap((r) => r.notes))];
   combined.runs = runs.map((r) => ({
@@ -61,6 +65,7 @@ export function combineRuns(runs: ScenarioResult[]): ScenarioResult {
     peak_rss_mb: r.peak_rss_mb ?? null,
     poll_p99_ms: r.poll_p99_ms ?? null,
     ...(r.bare ? { bare_cpu_us_per_item: r.bare.cpu_us_per_item } : {}),
+    ...(r.client ? { client_cpu_us_per_item: r.client.cpu_us_per_item } : {}),
   }));
   return combined;
 }

@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { MachineInfo } from './proc-stats.js';
-import type { ScenarioResult } from './scenario-runner.js';
+import type { BareFigures, ScenarioResult } from './scenario-runner.js';
 import { round } from './stats.js';
 
 const TARGET_DIGITS: Record<string, number> = { efficiency: 3, cpu_ratio_vs_bare: 2 };
@@ -21,6 +21,8 @@ export interface Comparisons {
   /** Service CPU per item ÷ bare loop CPU per item (scenario b). */
   b_cpu_ratio_vs_bare: number | null;
   b_throughput_ratio_vs_bare: number | null;
+  /** The service's axios stack alone ÷ bare loop, CPU per item: the part the HTTP client costs. */
+  b_client_cpu_ratio_vs_bare: number | null;
   /** Extra CPU per item with tracing and metrics on, in % of the cost with them off. */
   observability_cpu_cost_pct: number | null;
   observability_throughput_cost_pct: number | null;
@@ -80,6 +82,7 @@ export function compare(results: ScenarioResult[]): Comparisons {
   return {
     b_cpu_ratio_vs_bare: ratio(b?.cpu_us_per_item, b?.bare?.cpu_us_per_item),
     b_throughput_ratio_vs_bare: ratio(b?.items_per_s, b?.bare?.items_per_s),
+    b_client_cpu_ratio_vs_bare: ratio(b?.client?.cpu_us_per_item, b?.bare?.cpu_us_per_item),
     observability_cpu_cost_pct: costPct(b?.cpu_us_per_item, off?.cpu_us_per_item, true),
     observability_throughput_cost_pct: costPct(b?.items_per_s, off?.items_per_s, false),
     b_otlp_exports: b?.otlp?.requests ?? null,
@@ -190,19 +193,24 @@ export function resultsTable(results: ScenarioResult[]): string {
       show(r.peak_rss_mb, 1),
       show(r.poll_p99_ms, 1),
     ]);
-    if (r.bare) {
+    const references: [string, BareFigures | undefined][] = [
+      ['bare loop', r.bare],
+      ['axios client loop', r.client],
+    ];
+    for (const [label, figures] of references) {
+      if (!figures) continue;
       rows.push([
-        `${r.id}: bare loop`,
+        `${r.id}: ${label}`,
         '-',
         show(r.items),
         show(r.max_workers),
         show(r.latency_ms),
-        show(r.bare.wall_s, 2),
+        show(figures.wall_s, 2),
         '-',
         '-',
-        show(r.bare.items_per_s),
-        show(r.bare.cpu_us_per_item, 1),
-        show(r.bare.peak_rss_mb, 1),
+        show(figures.items_per_s),
+        show(figures.cpu_us_per_item, 1),
+        show(figures.peak_rss_mb, 1),
         '-',
       ]);
     }
@@ -275,6 +283,9 @@ export function render(report: Report): string {
   out.push('comparisons');
   out.push(
     `  b: service ÷ bare loop, CPU per item: ${show(c.b_cpu_ratio_vs_bare, 2)}×; throughput: ${show(c.b_throughput_ratio_vs_bare, 2)}×`,
+  );
+  out.push(
+    `  b: axios client loop ÷ bare loop, CPU per item: ${show(c.b_client_cpu_ratio_vs_bare, 2)}× (the HTTP client stack alone, no orchestration)`,
   );
   const silent =
     c.b_otlp_exports === 0 ? ' (b exported no span: tracing is not active in the service)' : '';

@@ -96,6 +96,8 @@ export interface ScenarioResult {
   simulator?: { calls: number; peak_in_flight: number; cpu_us_per_item: number };
   cpus_allowed?: Record<string, string>;
   bare?: BareFigures;
+  /** The same loop through the service's axios stack (instance settings, undici adapter, retries). */
+  client?: BareFigures;
   otlp?: { requests: number; bytes: number };
   /** GET /metrics after the run: shows whether METRICS_ENABLED took effect. */
   metrics_endpoint?: { status: number; bytes: number };
@@ -323,7 +325,10 @@ export async function runScenario(scenario: Scenario, ctx: RunContext): Promise<
 
     // The service stops before the reference runs, so the two never share the core.
     await Promise.all(replicas.map((r) => r.process.stop()));
-    if (scenario.bareReference) result.bare = await runBareLoop(scenario, ctx, simUrl, processes);
+    if (scenario.bareReference) {
+      result.bare = await runBareLoop(scenario, ctx, simUrl, processes, 'http');
+      result.client = await runBareLoop(scenario, ctx, simUrl, processes, 'axios');
+    }
     return result;
   } catch (error) {
     throw explainFailure(scenario, processes, error);
@@ -549,13 +554,15 @@ async function runBareLoop(
   ctx: RunContext,
   simUrl: string,
   processes: ManagedProcess[],
+  client: 'http' | 'axios',
 ): Promise<BareFigures> {
-  const bare = startNode('bare-loop', ctx.bareLoopScript, {
+  const bare = startNode(`bare-loop (${client})`, ctx.bareLoopScript, {
     core: ctx.cores?.service,
     stdin: true,
     env: {
       ...baseEnv(),
       BARE_SIM_URL: simUrl,
+      BARE_CLIENT: client,
       BARE_ACTION_ID: ACTION_ID,
       BARE_CONCURRENCY: String(scenario.maxWorkers),
       BARE_ITEMS: String(scenario.items),
