@@ -206,8 +206,8 @@ export function resultsTable(results: ScenarioResult[]): string {
         show(r.max_workers),
         show(r.latency_ms),
         show(figures.wall_s, 2),
-        '-',
-        '-',
+        r.ideal_s > 0 ? show(r.ideal_s, 2) : '-',
+        r.ideal_s > 0 ? show(round(r.ideal_s / figures.wall_s, 3), 3) : '-',
         show(figures.items_per_s),
         show(figures.cpu_us_per_item, 1),
         show(figures.peak_rss_mb, 1),
@@ -281,6 +281,12 @@ export function render(report: Report): string {
   }
   const c = report.comparisons;
   out.push('comparisons');
+  const a = report.scenarios.find((r) => r.id === 'a' && r.status === 'ok');
+  if (a?.bare && a.client && a.ideal_s > 0) {
+    out.push(
+      `  a: efficiency of the service ${show(a.efficiency, 3)}, of the axios client loop ${show(round(a.ideal_s / a.client.wall_s, 3), 3)}, of the bare loop ${show(round(a.ideal_s / a.bare.wall_s, 3), 3)} (same calls, same simulator)`,
+    );
+  }
   out.push(
     `  b: service ÷ bare loop, CPU per item: ${show(c.b_cpu_ratio_vs_bare, 2)}×; throughput: ${show(c.b_throughput_ratio_vs_bare, 2)}×`,
   );

@@ -22,7 +22,10 @@ export interface Scenario {
   redis: boolean;
   /** on: traces exported to a local OTLP sink, metrics enabled; off: OTEL_SDK_DISABLED, METRICS_ENABLED=false. */
   observability: 'on' | 'off';
-  /** Also run the bare keep-alive HTTP loop against the same simulator, as a CPU reference. */
+  /**
+   * Also run the reference loops (bare keep-alive HTTP; the service's axios stack) against the
+   * same simulator: a CPU reference in `b`, an efficiency reference in `a`.
+   */
   bareReference: boolean;
 }
 
@@ -49,6 +52,7 @@ export function scenarios(quick: boolean, chunkSize = DEFAULT_CHUNK_SIZE): Scena
     {
       ...a,
       id: 'a',
+      bareReference: true,
       description: 'latency-bound: does the service keep max_workers calls in flight?',
     },
     {
