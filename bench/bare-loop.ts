@@ -77,43 +77,57 @@ function post(
   });
 }
 
-/** The built service modules the axios reference loads (dist/bench/.. is dist/). */
-interface ServiceHttpStack {
-  cxoneHttpOptions(config: { cxone: { maxConcurrency: number } }): CreateAxiosDefaults;
-  trimAxiosDefaults(axios: AxiosInstance): void;
-}
-interface ServiceRetryPolicy {
-  axiosRetryConfig(policy: {
-    maxRetries: number;
-    maxRetryAfterMs: number;
-    baseDelayMs: number;
-    maxDelayMs: number;
-    random: () => number;
-    now: () => number;
-  }): IAxiosRetryConfig;
+/**
+ * The built service modules the axios reference loads (dist/bench/.. is dist/). The loop only
+ * hands the service's own values from one of its functions to the next, so they stay opaque here.
+ */
+interface ServiceModules {
+  config: { loadConfig(env: Record<string, string>): { cxone: unknown } };
+  options: { CxoneClientOptions: new () => unknown };
+  http: {
+    cxoneHttpOptions(config: unknown): CreateAxiosDefaults;
+    trimAxiosDefaults(axios: AxiosInstance): void;
+  };
+  retry: {
+    cxoneRetryPolicy(cxone: unknown, options: unknown): unknown;
+    axiosRetryConfig(policy: unknown): IAxiosRetryConfig;
+  };
 }
 
-/** `post` through the service's axios stack: same instance settings, adapter and retry policy. */
+const SERVICE_MODULE_PATHS: Record<keyof ServiceModules, string> = {
+  config: '../config/load-config.js',
+  options: '../cxone/cxone-client.options.js',
+  http: '../cxone/cxone.http-config.js',
+  retry: '../cxone/cxone.retry-policy.js',
+};
+
+async function serviceModule<K extends keyof ServiceModules>(name: K): Promise<ServiceModules[K]> {
+  const url = new URL(SERVICE_MODULE_PATHS[name], import.meta.url).href;
+  return (await import(url)) as ServiceModules[K];
+}
+
+/**
+ * `post` through the service's axios stack: the instance the service builds from its
+ * configuration (the defaults of the environment the bench gives the service), its trimmed
+ * defaults, the undici adapter and its retry policy.
+ */
 async function axiosPost(): Promise<typeof post> {
-  const stack = (await import(
-    new URL('../cxone/cxone.http-config.js', import.meta.url).href
-  )) as ServiceHttpStack;
-  const retry = (await import(
-    new URL('../cxone/cxone.retry-policy.js', import.meta.url).href
-  )) as ServiceRetryPolicy;
-  const client = axios.create(stack.cxoneHttpOptions({ cxone: { maxConcurrency: concurrency } }));
-  stack.trimAxiosDefaults(client);
+  await import('reflect-metadata'); // the service's decorated classes need it, as in its main.ts
+  const { loadConfig } = await serviceModule('config');
+  const { CxoneClientOptions } = await serviceModule('options');
+  const http = await serviceModule('http');
+  const retry = await serviceModule('retry');
+  const config = loadConfig({
+    CXONE_SIMULATOR: 'true',
+    CXONE_API_URL: simUrl.origin,
+    AUTH_DISABLED: 'true',
+    CXONE_MAX_CONCURRENCY: String(concurrency),
+  });
+  const client = axios.create(http.cxoneHttpOptions(config));
+  http.trimAxiosDefaults(client);
   axiosRetry(
     client,
-    retry.axiosRetryConfig({
-      // The service's defaults (CXONE_MAX_RETRIES, MAX_RETRY_AFTER_SECONDS, CxoneClientOptions).
-      maxRetries: 3,
-      maxRetryAfterMs: 30_000,
-      baseDelayMs: 100,
-      maxDelayMs: 5_000,
-      random: Math.random,
-      now: Date.now,
-    }),
+    retry.axiosRetryConfig(retry.cxoneRetryPolicy(config.cxone, new CxoneClientOptions())),
   );
   return async (path, body, headers) => {
     const response = await client.request<string>({

@@ -19,7 +19,7 @@ import {
 } from './cxone-error.classifier.js';
 import { installLatencyInterceptor, installTracingInterceptor } from './cxone.interceptors.js';
 import { trimAxiosDefaults } from './cxone.http-config.js';
-import { axiosRetryConfig } from './cxone.retry-policy.js';
+import { axiosRetryConfig, cxoneRetryPolicy } from './cxone.retry-policy.js';
 import type { ClosableAdapter } from './undici.adapter.js';
 import type {
   AttemptListener,
@@ -80,17 +80,7 @@ export class CxoneClient implements OnApplicationShutdown {
 
     installLatencyInterceptor(this.axios, this.listeners);
     installTracingInterceptor(this.axios, () => this.spanIdSource);
-    axiosRetry(
-      this.axios,
-      axiosRetryConfig({
-        maxRetries: cxone.maxRetries,
-        maxRetryAfterMs: cxone.maxRetryAfterSeconds * 1000,
-        baseDelayMs: options.retryBaseDelayMs,
-        maxDelayMs: options.retryMaxDelayMs,
-        random: options.random,
-        now: Date.now,
-      }),
-    );
+    axiosRetry(this.axios, axiosRetryConfig(cxoneRetryPolicy(cxone, options)));
   }
 
   /**

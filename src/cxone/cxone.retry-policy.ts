@@ -1,5 +1,7 @@
 import type { AxiosError } from 'axios';
 import type { IAxiosRetryConfig } from 'axios-retry';
+import type { AppConfig } from '../config/app-config.js';
+import type { CxoneClientOptions } from './cxone-client.options.js';
 
 /** Retried after backoff (429 honouring Retry-After); nothing else is (no 500, no other 4xx). */
 export const RETRYABLE_STATUSES: ReadonlySet<number> = new Set([429, 502, 503, 504]);
@@ -25,6 +27,24 @@ export interface RetryPolicy {
   /** [0, 1); jitter source. */
   random: () => number;
   now: () => number;
+}
+
+/**
+ * The policy of CXone calls: how many retries and the Retry-After cap from the configuration
+ * (CXONE_MAX_RETRIES, MAX_RETRY_AFTER_SECONDS), backoff and jitter from the client's options.
+ */
+export function cxoneRetryPolicy(
+  cxone: Pick<AppConfig['cxone'], 'maxRetries' | 'maxRetryAfterSeconds'>,
+  options: Pick<CxoneClientOptions, 'retryBaseDelayMs' | 'retryMaxDelayMs' | 'random'>,
+): RetryPolicy {
+  return {
+    maxRetries: cxone.maxRetries,
+    maxRetryAfterMs: cxone.maxRetryAfterSeconds * 1000,
+    baseDelayMs: options.retryBaseDelayMs,
+    maxDelayMs: options.retryMaxDelayMs,
+    random: options.random,
+    now: Date.now,
+  };
 }
 
 export function isRetryable(error: AxiosError): boolean {
