@@ -53,6 +53,26 @@ describeRedis('distributed mode: two replicas on one Redis', () => {
     await deleteKeys(SHARED_REDIS_URL, prefix);
   });
 
+  const metaKeyOf = (batchId: string): string => `${prefix}batch:{${batchId}}:meta`;
+
+  /**
+   * The replica running the batch (it records itself as the batch's `owner`), once that has
+   * recorded `successes` outcomes, and the other replica.
+   */
+  const runningReplica = async (
+    batchId: string,
+    successes: number,
+  ): Promise<{ owner: ServiceProcess; other: ServiceProcess }> => {
+    let owner: ServiceProcess | undefined;
+    for (const deadline = Date.now() + 10000; Date.now() < deadline; await sleep(20)) {
+      const [ownerId, successful] = await redis.hmget(metaKeyOf(batchId), 'owner', 'successful');
+      owner = replicas.find((replica) => ownerId?.endsWith(`:${replica.pid}`));
+      if (owner && Number(successful) >= successes) break;
+    }
+    expect(owner).toBeDefined();
+    return { owner: owner!, other: owner === a ? b : a };
+  };
+
   it('accepts on one replica and answers identically on the other', async () => {
     sim.setProfile('lookup', { latency_ms: 5 });
     const apiA = serviceApi(a.url);
@@ -139,23 +159,15 @@ describeRedis('distributed mode: two replicas on one Redis', () => {
       cache_ttl_seconds: 0,
     });
     const batchId: string = submitted.body.batch_id;
-    const metaKey = `${prefix}batch:{${batchId}}:meta`;
-    let owner: ServiceProcess | undefined;
-    for (const deadline = Date.now() + 10000; Date.now() < deadline; await sleep(20)) {
-      const [ownerId, successful] = await redis.hmget(metaKey, 'owner', 'successful');
-      owner = replicas.find((replica) => ownerId?.endsWith(`:${replica.pid}`));
-      if (owner && Number(successful) >= 8) break;
-    }
-    expect(owner).toBeDefined();
+    const { owner, other: elsewhere } = await runningReplica(batchId, 8);
 
     // One chunk holds the whole batch, so only the cancel message can stop it before its end.
-    const elsewhere = owner === a ? b : a;
     const cancelled = await serviceApi(elsewhere.url).post(`/batch/${batchId}/cancel`, {});
     expect(cancelled.status).toBe(200);
     expect(cancelled.body.status).toBe('cancelled');
     const callsAtCancel = sim.stats().actions.long.calls;
 
-    const done = await serviceApi(owner!.url).waitForEnd(batchId, 10000);
+    const done = await serviceApi(owner.url).waitForEnd(batchId, 10000);
     expect(done.status).toBe('cancelled');
     expect(done.summary.cancelled).toBeGreaterThan(300);
     await sleep(300);
@@ -172,21 +184,14 @@ describeRedis('distributed mode: two replicas on one Redis', () => {
       cache_ttl_seconds: 0,
     });
     const batchId: string = submitted.body.batch_id;
-    const metaKey = `${prefix}batch:{${batchId}}:meta`;
-    let owner: ServiceProcess | undefined;
-    for (const deadline = Date.now() + 10000; Date.now() < deadline; await sleep(20)) {
-      const [ownerId, successful] = await redis.hmget(metaKey, 'owner', 'successful');
-      owner = replicas.find((replica) => ownerId?.endsWith(`:${replica.pid}`));
-      if (owner && Number(successful) >= 100) break;
-    }
-    expect(owner).toBeDefined();
-    const survivor = owner === a ? b : a;
+    const metaKey = metaKeyOf(batchId);
+    const { owner, other: survivor } = await runningReplica(batchId, 100);
     const stoppedAt = Date.now();
-    await owner!.kill('SIGTERM');
+    await owner.kill('SIGTERM');
     const drainMs = Date.now() - stoppedAt;
     // Two replicas again for what follows, started now so that a failure here does not cascade.
     replacing = startService(env).then((replacement) => {
-      replicas.splice(replicas.indexOf(owner!), 1, replacement);
+      replicas.splice(replicas.indexOf(owner), 1, replacement);
       [a, b] = replicas;
     });
     // Drained well within the grace, the job handed back rather than left to its lock expiring.
@@ -214,17 +219,10 @@ describeRedis('distributed mode: two replicas on one Redis', () => {
     expect(submitted.status).toBe(202);
     const batchId: string = submitted.body.batch_id;
 
-    // The replica running the batch records itself as the batch's owner; kill that one mid-run.
-    const metaKey = `${prefix}batch:{${batchId}}:meta`;
-    let owner: ServiceProcess | undefined;
-    for (const deadline = Date.now() + 10000; Date.now() < deadline; await sleep(20)) {
-      const [ownerId, successful] = await redis.hmget(metaKey, 'owner', 'successful');
-      owner = replicas.find((replica) => ownerId?.endsWith(`:${replica.pid}`));
-      if (owner && Number(successful) >= 400) break;
-    }
-    expect(owner).toBeDefined();
-    await owner!.kill('SIGKILL');
-    const survivor = owner === a ? b : a;
+    // Kill the replica running the batch mid-run.
+    const metaKey = metaKeyOf(batchId);
+    const { owner, other: survivor } = await runningReplica(batchId, 400);
+    await owner.kill('SIGKILL');
     const atKill = Number(await redis.hget(metaKey, 'successful'));
     expect(atKill).toBeLessThan(1800);
 
