@@ -6,7 +6,7 @@
  *
  * BARE_CLIENT=http (default): a `node:http` keep-alive loop, the contract's reference.
  * BARE_CLIENT=axios: the service's own HTTP stack for CXone calls (its axios instance settings,
- * the undici adapter, axios-retry with the service's policy), still without any orchestration,
+ * the node:http adapter, axios-retry with the service's policy), still without any orchestration,
  * breaker, cache or telemetry, so the service's figure splits into client stack and the rest.
  */
 import axios, { type AxiosInstance, type CreateAxiosDefaults } from 'axios';
@@ -109,7 +109,7 @@ async function serviceModule<K extends keyof ServiceModules>(name: K): Promise<S
 /**
  * `post` through the service's axios stack: the instance the service builds from its
  * configuration (the defaults of the environment the bench gives the service), its trimmed
- * defaults, the undici adapter and its retry policy.
+ * defaults, the node:http adapter and its retry policy.
  */
 async function axiosPost(): Promise<typeof post> {
   await import('reflect-metadata'); // the service's decorated classes need it, as in its main.ts

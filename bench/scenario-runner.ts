@@ -96,7 +96,7 @@ export interface ScenarioResult {
   simulator?: { calls: number; peak_in_flight: number; cpu_us_per_item: number };
   cpus_allowed?: Record<string, string>;
   bare?: BareFigures;
-  /** The same loop through the service's axios stack (instance settings, undici adapter, retries). */
+  /** The same loop through the service's axios stack (instance settings, node:http adapter, retries). */
   client?: BareFigures;
   otlp?: { requests: number; bytes: number };
   /** GET /metrics after the run: shows whether METRICS_ENABLED took effect. */
@@ -369,6 +369,9 @@ function serviceEnv(
     MAX_WORKERS_PER_BATCH: String(Math.max(256, scenario.maxWorkers)),
     SHUTDOWN_GRACE_SECONDS: '2',
   };
+  if (process.env.BENCH_SERVICE_NODE_OPTIONS) {
+    env.NODE_OPTIONS = process.env.BENCH_SERVICE_NODE_OPTIONS;
+  }
   if (scenario.observability === 'on') {
     if (otlpUrl) env.OTEL_EXPORTER_OTLP_ENDPOINT = otlpUrl;
     env.METRICS_ENABLED = 'true';

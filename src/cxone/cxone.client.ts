@@ -20,7 +20,7 @@ import {
 import { installLatencyInterceptor, installTracingInterceptor } from './cxone.interceptors.js';
 import { trimAxiosDefaults } from './cxone.http-config.js';
 import { axiosRetryConfig, cxoneRetryPolicy } from './cxone.retry-policy.js';
-import type { ClosableAdapter } from './undici.adapter.js';
+import type { ClosableAdapter } from './node-http.adapter.js';
 import type {
   AttemptListener,
   ExecuteOptions,

@@ -1,13 +1,14 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import axios, { AxiosError, type AxiosInstance } from 'axios';
-import { undiciAdapter, type ClosableAdapter } from './undici.adapter.js';
+import { nodeHttpAdapter, type ClosableAdapter } from './node-http.adapter.js';
 
-describe('undiciAdapter (over real loopback HTTP)', () => {
+describe('nodeHttpAdapter (over real loopback HTTP)', () => {
   let server: Server;
   let base: string;
   let adapter: ClosableAdapter;
   let client: AxiosInstance;
+  let connections = 0;
 
   beforeAll(async () => {
     server = createServer((req, res) => {
@@ -36,9 +37,10 @@ describe('undiciAdapter (over real loopback HTTP)', () => {
           return;
       }
     });
+    server.on('connection', () => connections++);
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    adapter = undiciAdapter({ connections: 4, maxResponseBytes: 4096 });
+    adapter = nodeHttpAdapter({ connections: 4, maxResponseBytes: 4096 });
     client = axios.create({
       adapter,
       responseType: 'text',
@@ -70,6 +72,15 @@ describe('undiciAdapter (over real loopback HTTP)', () => {
     expect(response.headers['retry-after']).toBe('3');
   });
 
+  it('keeps the connection for the next call (keep-alive)', async () => {
+    await client.post(`${base}/json`, '{}');
+    const before = connections;
+    for (let i = 0; i < 5; i++) {
+      expect((await client.post(`${base}/json`, '{}')).status).toBe(200);
+    }
+    expect(connections).toBe(before);
+  });
+
   it('rejects a non-2xx answer the way axios does, with the response attached', async () => {
     const error = await failureOf(client.get(`${base}/status/503`));
     expect(error.code).toBe(AxiosError.ERR_BAD_RESPONSE);
@@ -93,6 +104,11 @@ describe('undiciAdapter (over real loopback HTTP)', () => {
   it('reports a dropped connection as ECONNRESET and a refused one as ECONNREFUSED', async () => {
     expect((await failureOf(client.get(`${base}/reset`))).code).toBe('ECONNRESET');
     expect((await failureOf(client.get('http://127.0.0.1:9/nothing'))).code).toBe('ECONNREFUSED');
+  });
+
+  it('rejects a header node:http refuses to write as a call error', async () => {
+    const error = await failureOf(client.get(`${base}/json`, { headers: { 'X-Bad': 'ā' } }));
+    expect(error.code).toBe('ERR_INVALID_CHAR');
   });
 
   it('reports the caller aborting as ERR_CANCELED', async () => {
