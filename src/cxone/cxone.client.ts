@@ -149,11 +149,15 @@ export class CxoneClient implements OnApplicationShutdown {
       await this.recordOutcome(actionId, permit, failure);
       throw await this.failure(failure, key, call.attempts, call.lastLatencyMs);
     }
-    // Independent writes (one Redis round trip each in distributed mode): wait for both at once.
-    await Promise.all([
-      this.breaker.recordSuccess(actionId, permit),
-      key === undefined ? undefined : this.cache.store(key, data, ttlSeconds),
-    ]);
+    // Writes the caller need not wait for (a Redis round trip each in distributed mode): the
+    // breaker's success and the stale copy. Neither ever rejects (a store failure is logged, the
+    // call stays a success); commands to one connection keep their order. A fresh cache entry is
+    // awaited, so the next identical call finds it.
+    void this.breaker.recordSuccess(actionId, permit);
+    if (key !== undefined) {
+      const stored = this.cache.store(key, data, ttlSeconds);
+      if (ttlSeconds > 0) await stored;
+    }
     return { data, cached: false, attempts: call.attempts, latencyMs: call.lastLatencyMs };
   }
 
