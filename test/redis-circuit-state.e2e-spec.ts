@@ -1,5 +1,8 @@
 import { Logger } from '@nestjs/common';
-import { RedisCircuitStateStore } from '../src/circuit-breaker/redis-circuit-state.store.js';
+import {
+  CLOSED_VIEW_MS,
+  RedisCircuitStateStore,
+} from '../src/circuit-breaker/redis-circuit-state.store.js';
 import { loadConfig } from '../src/config/load-config.js';
 import { RedisConnection } from '../src/redis/redis.connection.js';
 import { deleteKeys, describeWithRedis, SHARED_REDIS_URL, uniquePrefix } from './helpers/redis.js';
@@ -70,6 +73,21 @@ describeRedis('RedisCircuitStateStore (real Redis)', () => {
       state: 'closed',
       openUntil: null,
     });
+  });
+
+  it('trusts a closed answer for CLOSED_VIEW_MS: another replica’s opening shows after it, its own at once', async () => {
+    const now = 2_000_000;
+    expect(await two.tryAcquire('view', now, 1000)).toBe('closed');
+    for (let i = 0; i < 3; i++) await one.recordFailure('view', false, now, 3, 5000);
+    expect(await one.tryAcquire('view', now + 1, 1000)).toBe('open');
+    // Replica two still trusts its view inside the window, and asks Redis after it.
+    expect(await two.tryAcquire('view', now + CLOSED_VIEW_MS - 1, 1000)).toBe('closed');
+    expect(await two.tryAcquire('view', now + CLOSED_VIEW_MS, 1000)).toBe('open');
+
+    const later = now + 10_000;
+    expect(await two.tryAcquire('own', later, 1000)).toBe('closed');
+    for (let i = 0; i < 3; i++) await two.recordFailure('own', false, later, 3, 5000);
+    expect(await two.tryAcquire('own', later + 1, 1000)).toBe('open');
   });
 
   it('frees the probe lease at once when the probe ends without a verdict', async () => {

@@ -12,6 +12,15 @@ import {
 /** A failing action's state outlives its last change by this much, then a quiet action is clean again. */
 const STATE_TTL_MS = 86_400_000;
 
+/**
+ * How long a replica trusts a 'closed' answer for an action before asking Redis again. Saves the
+ * round trip before every call (efficiency 0.82 → 0.90 in the Redis benchmark); an opening by
+ * another replica reaches this one within this time, its own failures at once.
+ */
+export const CLOSED_VIEW_MS = 100;
+/** Most actions with a closed view kept; beyond it the views are dropped (they are only a shortcut). */
+const MAX_CLOSED_VIEWS = 10_000;
+
 /*
  * One hash per action, `circuit:{<actionId>}` with `failures`, `openUntil`, `probeUntil` (epoch ms,
  * 0 = none), and a set `circuits` of the actions that have one (for metrics). Same transitions as
@@ -96,6 +105,9 @@ export class RedisCircuitStateStore extends CircuitStateStore {
   private readonly redis: Redis & CircuitScripts;
   private readonly prefix: string;
   private readonly index: string;
+  /** Action id → until when (breaker clock, ms) a 'closed' answer from Redis is trusted. */
+  private readonly closedViews = new Map<string, number>();
+  private failuresRecorded = 0;
 
   constructor(connection: RedisConnection, config: AppConfig) {
     super();
@@ -112,8 +124,21 @@ export class RedisCircuitStateStore extends CircuitStateStore {
     this.redis = redis as Redis & CircuitScripts;
   }
 
-  tryAcquire(actionId: string, now: number, probeLeaseMs: number): Promise<CircuitPermit> {
-    return this.redis.circuitTryAcquire(this.key(actionId), now, probeLeaseMs);
+  async tryAcquire(actionId: string, now: number, probeLeaseMs: number): Promise<CircuitPermit> {
+    const closedUntil = this.closedViews.get(actionId);
+    if (closedUntil !== undefined && now >= closedUntil - CLOSED_VIEW_MS && now < closedUntil) {
+      return 'closed';
+    }
+    const failuresBefore = this.failuresRecorded;
+    const permit = await this.redis.circuitTryAcquire(this.key(actionId), now, probeLeaseMs);
+    if (permit !== 'closed' || this.failuresRecorded !== failuresBefore) {
+      this.closedViews.delete(actionId);
+    } else if (this.closedViews.has(actionId) || this.closedViews.size < MAX_CLOSED_VIEWS) {
+      this.closedViews.set(actionId, now + CLOSED_VIEW_MS);
+    } else {
+      this.closedViews.clear();
+    }
+    return permit;
   }
 
   recordSuccess(actionId: string, probe: boolean): Promise<CircuitState | null> {
@@ -132,6 +157,9 @@ export class RedisCircuitStateStore extends CircuitStateStore {
     threshold: number,
     openMs: number,
   ): Promise<CircuitState | null> {
+    // The next call asks Redis (this failure may open the circuit), also one whose answer is on its way.
+    this.closedViews.delete(actionId);
+    this.failuresRecorded++;
     return this.redis.circuitRecordFailure(
       this.key(actionId),
       this.index,
