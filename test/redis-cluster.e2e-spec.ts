@@ -206,7 +206,7 @@ describeRedis('distributed mode: two replicas on one Redis', () => {
     expect(Math.max(...counts)).toBe(1);
   }, 40000);
 
-  it('completes the batch of a replica killed mid-run; only calls in flight or unrecorded at the kill run twice', async () => {
+  it('completes the batch of a replica killed mid-run; only calls in flight at the kill run twice', async () => {
     await replacing;
     sim.setProfile('slow', { latency_ms: 20 });
     const submitted = await serviceApi(a.url).post('/batch/execute', {
@@ -242,7 +242,6 @@ describeRedis('distributed mode: two replicas on one Redis', () => {
     const counts = Array.from({ length: 2000 }, (_, index) => attempts[`${batchId}-${index}`] ?? 0);
     expect(counts.filter((count) => count === 0)).toEqual([]);
     expect(Math.max(...counts)).toBeLessThanOrEqual(2);
-    // Per worker: the call in flight and the one finished whose outcome was still being written.
-    expect(counts.filter((count) => count === 2).length).toBeLessThanOrEqual(2 * 20);
+    expect(counts.filter((count) => count === 2).length).toBeLessThanOrEqual(20);
   }, 60000);
 });

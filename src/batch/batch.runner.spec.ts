@@ -196,41 +196,6 @@ describe('BatchRunner', () => {
     expect((await store.summary(batchId)).successful).toBe(20);
   });
 
-  it('writes an outcome while the next call runs; a stalled write holds the worker after one more call', async () => {
-    const { store, executor, runner } = setup(async ({ n }) => {
-      await sleep(2);
-      return ok(n);
-    });
-    const batchId = await createBatch(store, 6, 1);
-    const record = store.recordOutcome.bind(store);
-    const stalls = new Map<number, () => void>();
-    const writes: number[] = [];
-    store.recordOutcome = async (id, index, outcome) => {
-      writes.push(index);
-      if (index === 0 || index === 2) await new Promise<void>((go) => stalls.set(index, go));
-      return record(id, index, outcome);
-    };
-    const calledItems = (): string[] =>
-      executor.started.map((requestId) => requestId.slice(batchId.length + 1));
-    const settle = async (calls: number): Promise<void> => {
-      for (let i = 0; i < 200 && executor.started.length < calls; i++) await sleep(5);
-      await sleep(30); // time for a call too many to start, if the runner made one
-    };
-
-    const run = runner.run(batchId);
-    await settle(2);
-    expect(calledItems()).toEqual(['0', '1']); // item 1 called while item 0's outcome is written
-    expect(writes).toEqual([0]);
-    stalls.get(0)?.();
-    await settle(4);
-    expect(calledItems()).toEqual(['0', '1', '2', '3']);
-    expect(writes).toEqual([0, 1, 2]);
-    stalls.get(2)?.();
-    await run;
-    expect((await store.summary(batchId)).successful).toBe(6);
-    expect(writes).toEqual([0, 1, 2, 3, 4, 5]);
-  });
-
   it('lets a small batch through while a large one holds the process-wide limit', async () => {
     const { store, runner } = setup(async ({ n }) => {
       await sleep(3);

@@ -166,33 +166,18 @@ export class BatchRunner {
       }
     };
 
-    // An outcome is written while the worker's next call runs, so no call waits for a store
-    // round trip; a worker starts writing an outcome only once its previous one is written, so
-    // a slow store (Redis restarting) still holds the batch after one more call per worker.
     const worker = async (): Promise<void> => {
-      let recording: Promise<void> = Promise.resolve();
-      try {
-        for (;;) {
-          const item = await take();
-          if (!item || stopped()) return;
-          const outcome = await this.gate.run(() =>
-            stopped() ? Promise.resolve(undefined) : this.callItem(meta, item),
-          );
-          await recording;
-          if (!outcome) return;
-          recording = this.recordItem(meta, item, outcome);
-          // Rethrown by the await above or below; handled here so a failure meanwhile is not unhandled.
-          recording.catch(() => undefined);
-        }
-      } finally {
-        await recording;
+      for (;;) {
+        const item = await take();
+        if (!item || stopped()) return;
+        await this.gate.run(() => (stopped() ? Promise.resolve() : this.runItem(meta, item)));
       }
     };
 
     await Promise.all(Array.from({ length: Math.min(maxWorkers, total) }, worker));
   }
 
-  private async callItem(meta: BatchMeta, item: WorkItem): Promise<ItemOutcome> {
+  private async runItem(meta: BatchMeta, item: WorkItem): Promise<void> {
     let outcome: ItemOutcome;
     try {
       const result = await this.executor.execute(meta.actionId, item.payload, {
@@ -212,10 +197,6 @@ export class BatchRunner {
         );
       }
     }
-    return outcome;
-  }
-
-  private async recordItem(meta: BatchMeta, item: WorkItem, outcome: ItemOutcome): Promise<void> {
     await this.withStoreRetry(() => this.store.recordOutcome(meta.batchId, item.index, outcome));
     item.chunk.itemDone(item.index, outcome);
   }
