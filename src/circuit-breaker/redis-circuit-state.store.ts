@@ -14,7 +14,7 @@ const STATE_TTL_MS = 86_400_000;
 
 /**
  * How long a replica trusts a 'closed' answer for an action before asking Redis again. Saves the
- * round trip before every call (efficiency 0.82 → 0.90 in the Redis benchmark); an opening by
+ * round trip before nearly every call (figures in the README's benchmark section); an opening by
  * another replica reaches this one within this time, its own failures at once.
  */
 export const CLOSED_VIEW_MS = 100;

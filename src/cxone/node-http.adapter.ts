@@ -34,7 +34,8 @@ type Interruption = 'timeout' | 'cancel' | 'too-large';
 
 /**
  * Sends axios requests over `node:http` keep-alive agents instead of axios's own http adapter
- * (follow-redirects, proxies, streams, decompression: about 2.5 × the CPU per call). The
+ * (follow-redirects, proxies, streams, decompression: 163 µs per call against undici's 63 in an
+ * earlier isolated measurement; this adapter is within 15–30 µs of undici through axios). The
  * interceptors, axios-retry and error shapes stay axios's. A socket freed by an answer serves the
  * next call at once, in the same event-loop turn; undici, tried before, waits a turn before
  * reusing an idle socket, so under load every call also waited for the turn's other answers.
