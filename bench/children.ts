@@ -118,13 +118,16 @@ export interface StartOptions {
   core?: number;
   /** Keep stdin open as a pipe (the bare loop reads its "go" from it). */
   stdin?: boolean;
+  /** Options for node itself, before the script (V8 heap settings). */
+  nodeArgs?: readonly string[];
 }
 
-/** Starts `node <script>` as a managed child with exactly the environment given. */
+/** Starts `node [nodeArgs] <script>` as a managed child with exactly the environment given. */
 export function startNode(name: string, script: string, options: StartOptions): ManagedProcess {
   const pinned = options.core !== undefined && hasTaskset();
   const command = pinned ? 'taskset' : process.execPath;
-  const args = pinned ? ['-c', String(options.core), process.execPath, script] : [script];
+  const node = [...(options.nodeArgs ?? []), script];
+  const args = pinned ? ['-c', String(options.core), process.execPath, ...node] : node;
   const child = spawn(command, args, {
     env: options.env,
     stdio: [options.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
