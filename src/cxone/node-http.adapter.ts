@@ -19,7 +19,14 @@ export interface NodeHttpAdapterOptions {
   connections: number;
   /** Largest answer accepted; a bigger one fails the call instead of exhausting memory. */
   maxResponseBytes: number;
+  /**
+   * Where a complete answer is handed to axios (its resolve or reject); by default at once, in
+   * the turn that read it. The service passes a `TurnBudget`'s `run`.
+   */
+  handOn?: (task: () => void) => void;
 }
+
+const atOnce = (task: () => void): void => task();
 
 function fullUrl(config: InternalAxiosRequestConfig): URL {
   const url = config.url ?? '';
@@ -50,6 +57,7 @@ export function nodeHttpAdapter(options: NodeHttpAdapterOptions): ClosableAdapte
     maxFreeSockets: options.connections,
     scheduling: 'lifo' as const,
   };
+  const handOn = options.handOn ?? atOnce;
   const httpAgent = new Agent(agentOptions);
   const httpsAgent = new HttpsAgent(agentOptions);
 
@@ -122,18 +130,17 @@ export function nodeHttpAdapter(options: NodeHttpAdapterOptions): ClosableAdapte
           };
           const validate = config.validateStatus;
           if (!validate || validate(status)) {
-            resolve(response);
+            handOn(() => resolve(response));
             return;
           }
-          reject(
-            new AxiosError(
-              `Request failed with status code ${status}`,
-              status >= 500 ? AxiosError.ERR_BAD_RESPONSE : AxiosError.ERR_BAD_REQUEST,
-              config,
-              request,
-              response,
-            ),
+          const error = new AxiosError(
+            `Request failed with status code ${status}`,
+            status >= 500 ? AxiosError.ERR_BAD_RESPONSE : AxiosError.ERR_BAD_REQUEST,
+            config,
+            request,
+            response,
           );
+          handOn(() => reject(error));
         });
       };
 
