@@ -1,6 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import { ValidationFailedError } from '../common/domain-error.js';
+import { nextSlice } from '../common/turn-budget.js';
 import { AppConfig } from '../config/app-config.js';
 import { isRedisUnavailable, notReady, RedisConnection } from '../redis/redis.connection.js';
 import { BatchStore, type IdempotencyRecord } from './batch.store.js';
@@ -222,6 +223,8 @@ export class RedisBatchStore extends BatchStore {
         timed ? outcome.latencyMs : 0,
       ),
     );
+    // The worker's next call starts from here: in a check-phase slice, as after a CXone answer.
+    await nextSlice();
   }
 
   async markRunning(batchId: string, startedAt: string): Promise<boolean> {

@@ -46,3 +46,14 @@ export class TurnBudget {
     this.sliceStart = performance.now();
   };
 }
+
+/**
+ * The process's one budget (one event loop, one slice per turn): CXone answers and, in Redis
+ * mode, the replies to outcome writes, after which a worker starts its next call.
+ */
+export const continuations = new TurnBudget(4);
+
+/** Resolves in a `continuations` slice. */
+export function nextSlice(): Promise<void> {
+  return new Promise((resolve) => continuations.run(resolve));
+}

@@ -1,17 +1,12 @@
 import type { HttpModuleOptions } from '@nestjs/axios';
 import type { AxiosInstance } from 'axios';
-import { TurnBudget } from '../common/turn-budget.js';
+import { continuations } from '../common/turn-budget.js';
 import type { AppConfig } from '../config/app-config.js';
 import { nodeHttpAdapter } from './node-http.adapter.js';
 
 const identity = (data: unknown): unknown => data;
 /** Largest CXone answer accepted; a bigger one fails the call instead of exhausting memory. */
 const MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
-/**
- * CPU time per event-loop turn for answers' continuations (see `TurnBudget`): a status poll
- * waits at most about this long behind the answers of a saturated batch.
- */
-const ANSWER_SLICE_MS = 4;
 
 /**
  * The axios instance for CXone: node:http keep-alive agents bounded by CXONE_MAX_CONCURRENCY, bodies
@@ -24,7 +19,7 @@ export function cxoneHttpOptions(config: AppConfig): HttpModuleOptions {
     adapter: nodeHttpAdapter({
       connections: config.cxone.maxConcurrency,
       maxResponseBytes: MAX_RESPONSE_BYTES,
-      handOn: new TurnBudget(ANSWER_SLICE_MS).run,
+      handOn: continuations.run,
     }),
     maxRedirects: 0,
     responseType: 'text',
