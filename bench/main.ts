@@ -22,6 +22,7 @@ import { compare, evaluateTargets, render, writeReport, type Report } from './re
 import {
   emptyResult,
   runScenario,
+  SIMULATOR_NODE_ARGS,
   SkipError,
   type RunContext,
   type ScenarioResult,
@@ -207,7 +208,7 @@ async function runAll(options: Options, build: BuildSnapshot): Promise<number> {
     pinning: pin.description,
     method: [
       'Every scenario starts a fresh simulator and fresh service process(es), so VmHWM is that scenario’s.',
-      'The simulator runs with node --max-semi-space-size=2 (as npm run sim): its scavenges stay under 3 ms instead of pausing its answers for 10–40 ms.',
+      `The simulator runs with node ${SIMULATOR_NODE_ARGS.join(' ')} (as npm run sim): its scavenges stay under 3 ms instead of pausing its answers for 10–40 ms.`,
       `Each runs an unmeasured warm-up batch (10% of the items, at most 1000) first; then one measured batch.`,
       'wall: from sending POST /batch/execute to the batch’s finished_at; ideal = items × latency ÷ max_workers.',
       'CPU: utime+stime of the service process(es) from /proc/<pid>/stat over the measured batch (status polls included), ÷ items.',

@@ -36,7 +36,7 @@ const BARE_FIRST_ID = 10_000_000;
  * diagnostics channels). A 2 MB young generation keeps every pause under 3 ms (p999 55 ms), as in
  * `npm run sim`.
  */
-const SIMULATOR_NODE_ARGS = ['--max-semi-space-size=2'];
+export const SIMULATOR_NODE_ARGS: readonly string[] = ['--max-semi-space-size=2'];
 
 export interface RunContext {
   serviceScript: string;
