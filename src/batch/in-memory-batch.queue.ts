@@ -1,6 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { AsyncResource } from 'node:async_hooks';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { settlesWithin } from '../common/settles-within.js';
 import { BatchQueue } from './batch.queue.js';
 import { BatchRunner } from './batch.runner.js';
 import type { BatchMeta } from './batch.types.js';
@@ -40,7 +40,6 @@ export class InMemoryBatchQueue extends BatchQueue {
   }
 
   async close(graceMs: number): Promise<void> {
-    const all = Promise.allSettled(this.runs.values());
-    await Promise.race([all, sleep(graceMs)]);
+    await settlesWithin(Promise.allSettled(this.runs.values()), graceMs);
   }
 }

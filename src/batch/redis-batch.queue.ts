@@ -7,7 +7,7 @@ import {
 } from '@nestjs/common';
 import { Queue, WaitingError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { settlesWithin } from '../common/settles-within.js';
 import { AppConfig } from '../config/app-config.js';
 import { notReady, RedisConnection } from '../redis/redis.connection.js';
 import { BatchQueue } from './batch.queue.js';
@@ -157,18 +157,15 @@ export class RedisBatchQueue
       // wait, see process()) and stop fetching; then close, by force once the grace is spent.
       this.shutdown.abort();
       await worker.pause(true).catch(() => undefined);
-      const graceful = await Promise.race([
-        Promise.allSettled(this.active).then(() => true),
-        sleep(graceMs).then(() => false),
-      ]);
+      const graceful = await settlesWithin(Promise.allSettled(this.active), graceMs);
       if (!graceful) {
         this.logger.warn(
           `Batches still running after ${graceMs} ms; their jobs return to the queue when their lock expires`,
         );
       }
-      await withTimeout(worker.close(!graceful), CLOSE_TIMEOUT_MS);
+      await settlesWithin(worker.close(!graceful), CLOSE_TIMEOUT_MS);
     }
-    await withTimeout(
+    await settlesWithin(
       Promise.allSettled([this.queue?.close(), this.subscriber?.quit()]),
       CLOSE_TIMEOUT_MS,
     );
@@ -212,18 +209,14 @@ export class RedisBatchQueue
   private async add(batchId: string, total: number): Promise<void> {
     const queue = this.queue;
     if (!queue) throw notReady('The batch queue');
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error('enqueue timed out')), ENQUEUE_TIMEOUT_MS);
-    });
     try {
       // jobId = batch id: adding the same batch twice (the orphan sweep racing) makes one job.
-      await Promise.race([queue.add('run', { batchId, total }, { jobId: batchId }), timeout]);
+      const added = queue.add('run', { batchId, total }, { jobId: batchId });
+      if (!(await settlesWithin(added, ENQUEUE_TIMEOUT_MS))) throw new Error('enqueue timed out');
+      await added;
     } catch (error) {
       this.logger.warn({ batch_id: batchId, err: error }, 'Could not enqueue the batch');
       throw notReady('The batch queue');
-    } finally {
-      clearTimeout(timer);
     }
   }
 
@@ -253,12 +246,4 @@ export class RedisBatchQueue
       );
     }
   }
-}
-
-async function withTimeout(promise: Promise<unknown>, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([
-    promise.catch(() => undefined),
-    new Promise((resolve) => (timer = setTimeout(resolve, ms))),
-  ]).finally(() => clearTimeout(timer));
 }

@@ -13,16 +13,15 @@ import {
 } from '@nestjs/terminus';
 import { DomainError } from '../common/domain-error.js';
 import { Public } from '../common/public.decorator.js';
+import { settlesWithin } from '../common/settles-within.js';
 import { ReadinessService } from './readiness.service.js';
 
 const CHECK_TIMEOUT_MS = 2000;
 
-function withTimeout(promise: Promise<void>, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+/** The check's own outcome, or a failure once `ms` have passed without one. */
+async function withTimeout(promise: Promise<void>, ms: number): Promise<void> {
+  if (!(await settlesWithin(promise, ms))) throw new Error(`no answer within ${ms} ms`);
+  await promise;
 }
 
 @ApiTags('operations')

@@ -2,6 +2,7 @@ import { Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } fro
 import { Redis, type RedisOptions } from 'ioredis';
 import { hostname } from 'node:os';
 import { DomainError } from '../common/domain-error.js';
+import { settlesWithin } from '../common/settles-within.js';
 import { AppConfig } from '../config/app-config.js';
 
 const RECONNECT_FIRST_MS = 100;
@@ -131,11 +132,7 @@ export class RedisConnection implements OnModuleInit, OnApplicationShutdown {
     // then the service starts anyway, unready, and becomes ready when Redis comes.
     if (this.client.status === 'ready') return;
     const ready = new Promise<void>((resolve) => this.client.once('ready', () => resolve()));
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<void>(
-      (resolve) => (timer = setTimeout(resolve, FIRST_CONNECT_WAIT_MS)),
-    );
-    await Promise.race([ready, timeout]).finally(() => clearTimeout(timer));
+    await settlesWithin(ready, FIRST_CONNECT_WAIT_MS);
     if ((this.client.status as string) !== 'ready') {
       this.logger.error(
         `Redis is not reachable at start (${this.lastError ?? this.client.status}); starting unready`,
