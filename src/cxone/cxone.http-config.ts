@@ -4,7 +4,6 @@ import { continuations } from '../common/turn-budget.js';
 import type { AppConfig } from '../config/app-config.js';
 import { nodeHttpAdapter } from './node-http.adapter.js';
 
-const identity = (data: unknown): unknown => data;
 /** Largest CXone answer accepted; a bigger one fails the call instead of exhausting memory. */
 const MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
 
@@ -23,8 +22,10 @@ export function cxoneHttpOptions(config: AppConfig): HttpModuleOptions {
     }),
     maxRedirects: 0,
     responseType: 'text',
-    transformRequest: [identity],
-    transformResponse: [identity],
+    // No transforms, rather than an identity function: axios normalises the headers once more
+    // for every transform it calls.
+    transformRequest: [],
+    transformResponse: [],
     maxContentLength: MAX_RESPONSE_BYTES,
     headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
   };

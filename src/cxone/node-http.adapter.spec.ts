@@ -1,7 +1,20 @@
+import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { getCACertificates, setDefaultCACertificates, type TLSSocket } from 'node:tls';
 import axios, { AxiosError, type AxiosInstance } from 'axios';
 import { nodeHttpAdapter, type ClosableAdapter } from './node-http.adapter.js';
+
+const failureOf = async (promise: Promise<unknown>): Promise<AxiosError> => {
+  try {
+    await promise;
+  } catch (error) {
+    expect(error).toBeInstanceOf(AxiosError);
+    return error as AxiosError;
+  }
+  throw new Error('expected the request to fail');
+};
 
 describe('nodeHttpAdapter (over real loopback HTTP)', () => {
   let server: Server;
@@ -52,16 +65,6 @@ describe('nodeHttpAdapter (over real loopback HTTP)', () => {
     server.closeAllConnections();
     server.close();
   });
-
-  const failureOf = async (promise: Promise<unknown>): Promise<AxiosError> => {
-    try {
-      await promise;
-    } catch (error) {
-      expect(error).toBeInstanceOf(AxiosError);
-      return error as AxiosError;
-    }
-    throw new Error('expected the request to fail');
-  };
 
   it('sends headers and body and returns status, headers and text', async () => {
     const response = await client.post(`${base}/json`, '{}', {
@@ -118,5 +121,56 @@ describe('nodeHttpAdapter (over real loopback HTTP)', () => {
       client.get(`${base}/hang`, { signal: controller.signal, timeout: 5000 }),
     );
     expect(error.code).toBe('ERR_CANCELED');
+  });
+});
+
+describe('nodeHttpAdapter (over real loopback HTTPS)', () => {
+  // A self-signed certificate for 127.0.0.1 made for this test only (valid until 2126); its key
+  // protects nothing but this loopback server.
+  const fixture = (name: string): string =>
+    readFileSync(new URL(`../../test/fixtures/${name}`, import.meta.url), 'utf8');
+  const cert = fixture('loopback-tls.crt');
+  const key = fixture('loopback-tls.key');
+  const defaultCAs = getCACertificates('default');
+  let server: HttpsServer;
+  let base: string;
+  let adapter: ClosableAdapter;
+  let client: AxiosInstance;
+  let handshakes = 0;
+
+  beforeAll(async () => {
+    server = createHttpsServer({ cert, key }, (req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      const encrypted = (req.socket as TLSSocket).encrypted === true;
+      res.end(JSON.stringify({ encrypted, echo: req.headers['x-request-id'] }));
+    });
+    server.on('secureConnection', () => handshakes++);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    base = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    adapter = nodeHttpAdapter({ connections: 2, maxResponseBytes: 4096 });
+    client = axios.create({ adapter, responseType: 'text', transformResponse: [] });
+  });
+  afterAll(async () => {
+    setDefaultCACertificates(defaultCAs);
+    await adapter.close();
+    server.closeAllConnections();
+    server.close();
+  });
+
+  it('refuses a certificate the process does not trust, as a call error', async () => {
+    const error = await failureOf(client.post(`${base}/json`, '{}'));
+    expect(error.code).toBe('DEPTH_ZERO_SELF_SIGNED_CERT');
+  });
+
+  it('calls over TLS with keep-alive once the certificate is trusted (NODE_EXTRA_CA_CERTS in production)', async () => {
+    setDefaultCACertificates([...defaultCAs, cert]);
+    for (let i = 0; i < 3; i++) {
+      const response = await client.post(`${base}/json`, '{}', {
+        headers: { 'X-Request-Id': `tls-${i}` },
+      });
+      expect(response.status).toBe(200);
+      expect(JSON.parse(response.data as string)).toEqual({ encrypted: true, echo: `tls-${i}` });
+    }
+    expect(handshakes).toBe(1);
   });
 });
