@@ -93,8 +93,10 @@ describe('ResultCache', () => {
     const { results, manager } = setup({ staleTtlSeconds: 60, maxEntries: 100 });
     manager.get = () => Promise.reject(new Error('redis down'));
     manager.mset = () => Promise.reject(new Error('redis down'));
+    manager.set = () => Promise.reject(new Error('redis down'));
     const key = keyOf(results, { q: 6 });
-    await expect(results.store(key, 'x', 30)).resolves.toBeUndefined();
+    await expect(results.store(key, 'x', 30)).resolves.toBeUndefined(); // fresh and stale: mset
+    await expect(results.store(key, 'x', 0)).resolves.toBeUndefined(); // stale only: set
     await expect(results.getFresh(key)).resolves.toBeUndefined();
   });
 });

@@ -64,7 +64,10 @@ export class ResultCache {
     if (this.staleTtlMs > 0) entries.push({ key: `stale:${key}`, value, ttl: this.staleTtlMs });
     if (entries.length === 0) return;
     try {
-      await this.cache.mset(entries);
+      // One entry (the stale copy of an uncached call, nearly every call) is one plain write; in
+      // Redis `mset` wraps even a single SET in MULTI/EXEC, three commands instead of one.
+      if (entries.length === 1) await this.cache.set(entries[0].key, value, entries[0].ttl);
+      else await this.cache.mset(entries);
     } catch (error) {
       this.warn('write', error);
     }
