@@ -66,8 +66,8 @@ describeRedis('RedisCircuitStateStore (real Redis)', () => {
     expect(await two.tryAcquire('act', now + 6200, 1000)).toBe('open');
 
     expect(await one.tryAcquire('act', now + 11_100, 1000)).toBe('probe');
-    expect(await two.recordSuccess('act', false)).toBeNull();
-    expect(await one.recordSuccess('act', true)).toBe('half-open');
+    expect(await two.recordSuccess('act', false, now + 11_150)).toBeNull();
+    expect(await one.recordSuccess('act', true, now + 11_150)).toBe('half-open');
     expect(await two.tryAcquire('act', now + 11_200, 1000)).toBe('closed');
     expect(await two.state('act', now + 11_200)).toMatchObject({
       state: 'closed',
@@ -88,6 +88,29 @@ describeRedis('RedisCircuitStateStore (real Redis)', () => {
     expect(await two.tryAcquire('own', later, 1000)).toBe('closed');
     for (let i = 0; i < 3; i++) await two.recordFailure('own', false, later, 3, 5000);
     expect(await two.tryAcquire('own', later + 1, 1000)).toBe('open');
+  });
+
+  it('writes no success while its view says no failures were counted; one counted meanwhile is reset after the view', async () => {
+    const now = 4_000_000;
+    expect(await two.tryAcquire('clean', now, 1000)).toBe('closed');
+    await one.recordFailure('clean', false, now, 3, 5000);
+    await one.recordFailure('clean', false, now, 3, 5000);
+    // Inside replica two's view its success is not written: one's failures stay counted.
+    expect(await two.recordSuccess('clean', false, now + 1)).toBeNull();
+    expect(await one.state('clean', now + 1)).toMatchObject({ consecutiveFailures: 2 });
+    // After the view two asks Redis again, sees the count, and its next success resets it.
+    expect(await two.tryAcquire('clean', now + CLOSED_VIEW_MS, 1000)).toBe('closed');
+    expect(await two.recordSuccess('clean', false, now + CLOSED_VIEW_MS + 1)).toBeNull();
+    expect(await one.state('clean', now + CLOSED_VIEW_MS + 1)).toMatchObject({
+      consecutiveFailures: 0,
+    });
+
+    // A replica's own failure ends its view at once: its next success is written.
+    expect(await two.tryAcquire('own-clean', now, 1000)).toBe('closed');
+    await two.recordFailure('own-clean', false, now, 3, 5000);
+    expect(await one.state('own-clean', now)).toMatchObject({ consecutiveFailures: 1 });
+    expect(await two.recordSuccess('own-clean', false, now + 1)).toBeNull();
+    expect(await one.state('own-clean', now + 1)).toMatchObject({ consecutiveFailures: 0 });
   });
 
   it('frees the probe lease at once when the probe ends without a verdict', async () => {
@@ -124,7 +147,7 @@ describeRedis('RedisCircuitStateStore (real Redis)', () => {
         probeInFlight: false,
       },
     ]);
-    expect(await one.recordSuccess('snap-a', false)).toBeNull();
+    expect(await one.recordSuccess('snap-a', false, now + 1)).toBeNull();
     expect((await two.snapshot(now + 1)).map((s) => s.actionId)).not.toContain('snap-a');
   });
 });

@@ -58,8 +58,9 @@ export class CircuitBreaker {
 
   async recordSuccess(actionId: string, permit: CircuitPermit): Promise<void> {
     try {
-      const from = await this.store.recordSuccess(actionId, permit === 'probe');
-      if (from !== null) this.emit(actionId, from, 'closed', this.options.now());
+      const now = this.options.now();
+      const from = await this.store.recordSuccess(actionId, permit === 'probe', now);
+      if (from !== null) this.emit(actionId, from, 'closed', now);
     } catch (error) {
       this.storeFailed(error);
     }

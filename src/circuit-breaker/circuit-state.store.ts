@@ -42,9 +42,13 @@ export abstract class CircuitStateStore {
    * A call succeeded. As the probe: closes the circuit. As a normal call: resets the
    * consecutive-failure count while closed; ignored while open, so a call that started before
    * the circuit opened cannot close it. Returns the previous state when this call changed
-   * the state, else null.
+   * the state, else null. `now` only dates a view the store may keep of the state.
    */
-  abstract recordSuccess(actionId: string, probe: boolean): Promise<CircuitState | null>;
+  abstract recordSuccess(
+    actionId: string,
+    probe: boolean,
+    now: number,
+  ): Promise<CircuitState | null>;
 
   /**
    * A call failed. As the probe: re-opens until `now + openMs`. As a normal call while closed:

@@ -15,7 +15,10 @@ const STATE_TTL_MS = 86_400_000;
 /**
  * How long a replica trusts a 'closed' answer for an action before asking Redis again. Saves the
  * round trip before nearly every call (figures in the README's benchmark section); an opening by
- * another replica reaches this one within this time, its own failures at once.
+ * another replica reaches this one within this time, its own failures at once. While the answer
+ * also said "no failures counted" (no state at all), a success has nothing to reset and is not
+ * written either: a failure another replica counts meanwhile is reset by this replica's successes
+ * only once its view has expired, as an opening shows only then.
  */
 export const CLOSED_VIEW_MS = 100;
 /** Most actions with a closed view kept; beyond it the views are dropped (they are only a shortcut). */
@@ -29,10 +32,11 @@ const MAX_CLOSED_VIEWS = 10_000;
  * cluster holds the half-open lease until it reports or the lease expires.
  */
 
-/** KEYS: state. ARGV: now, probe lease ms. */
+/** KEYS: state. ARGV: now, probe lease ms. 'clean' is closed with no state (no failures counted). */
 const TRY_ACQUIRE = `
 local v = redis.call('HMGET', KEYS[1], 'openUntil', 'probeUntil')
-local openUntil = tonumber(v[1] or '0')
+if not v[1] then return 'clean' end
+local openUntil = tonumber(v[1])
 if openUntil == 0 then return 'closed' end
 local now = tonumber(ARGV[1])
 if now < openUntil or now < tonumber(v[2] or '0') then return 'open' end
@@ -87,8 +91,14 @@ if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'probeUnt
 return 1
 `;
 
+/** A 'closed' answer trusted until `until` (breaker clock, ms); `clean`: no failures were counted. */
+interface ClosedView {
+  until: number;
+  clean: boolean;
+}
+
 interface CircuitScripts {
-  circuitTryAcquire(key: string, now: number, leaseMs: number): Promise<CircuitPermit>;
+  circuitTryAcquire(key: string, now: number, leaseMs: number): Promise<CircuitPermit | 'clean'>;
   circuitRecordSuccess(
     key: string,
     index: string,
@@ -105,8 +115,8 @@ export class RedisCircuitStateStore extends CircuitStateStore {
   private readonly redis: Redis & CircuitScripts;
   private readonly prefix: string;
   private readonly index: string;
-  /** Action id → until when (breaker clock, ms) a 'closed' answer from Redis is trusted. */
-  private readonly closedViews = new Map<string, number>();
+  /** Action id → the 'closed' answer from Redis this replica trusts for now. */
+  private readonly closedViews = new Map<string, ClosedView>();
   private failuresRecorded = 0;
 
   constructor(connection: RedisConnection, config: AppConfig) {
@@ -125,23 +135,23 @@ export class RedisCircuitStateStore extends CircuitStateStore {
   }
 
   async tryAcquire(actionId: string, now: number, probeLeaseMs: number): Promise<CircuitPermit> {
-    const closedUntil = this.closedViews.get(actionId);
-    if (closedUntil !== undefined && now >= closedUntil - CLOSED_VIEW_MS && now < closedUntil) {
-      return 'closed';
-    }
+    if (this.viewAt(actionId, now) !== undefined) return 'closed';
     const failuresBefore = this.failuresRecorded;
-    const permit = await this.redis.circuitTryAcquire(this.key(actionId), now, probeLeaseMs);
+    const answer = await this.redis.circuitTryAcquire(this.key(actionId), now, probeLeaseMs);
+    const permit = answer === 'clean' ? 'closed' : answer;
     if (permit !== 'closed' || this.failuresRecorded !== failuresBefore) {
       this.closedViews.delete(actionId);
     } else if (this.closedViews.has(actionId) || this.closedViews.size < MAX_CLOSED_VIEWS) {
-      this.closedViews.set(actionId, now + CLOSED_VIEW_MS);
+      this.closedViews.set(actionId, { until: now + CLOSED_VIEW_MS, clean: answer === 'clean' });
     } else {
       this.closedViews.clear();
     }
     return permit;
   }
 
-  recordSuccess(actionId: string, probe: boolean): Promise<CircuitState | null> {
+  async recordSuccess(actionId: string, probe: boolean, now: number): Promise<CircuitState | null> {
+    // Nothing to reset: no failures were counted when this replica last asked (see CLOSED_VIEW_MS).
+    if (!probe && this.viewAt(actionId, now)?.clean === true) return null;
     return this.redis.circuitRecordSuccess(
       this.key(actionId),
       this.index,
@@ -198,6 +208,14 @@ export class RedisCircuitStateStore extends CircuitStateStore {
     return actionIds.flatMap((actionId, i) =>
       rows[i][0] === null ? [] : [status(actionId, rows[i], now)],
     );
+  }
+
+  /** The closed view of the action if `now` is inside it (a clock that went back is outside). */
+  private viewAt(actionId: string, now: number): ClosedView | undefined {
+    const view = this.closedViews.get(actionId);
+    if (view === undefined || now < view.until - CLOSED_VIEW_MS || now >= view.until)
+      return undefined;
+    return view;
   }
 
   private key(actionId: string): string {
