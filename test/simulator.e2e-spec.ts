@@ -378,6 +378,31 @@ describe('CXone simulator: tokens, discovery, counters, admin', () => {
         await small.close();
       }
     });
+
+    it('counts attempts of the last maxRequestIds request ids, forgetting the oldest', async () => {
+      const small = await startSimulator({ port: 0, maxRequestIds: 2 });
+      try {
+        const token = await issueToken(small);
+        await execute(small, 'a', token, { requestId: 'r1' });
+        await execute(small, 'a', token, { requestId: 'r1' });
+        await execute(small, 'a', token, { requestId: 'r2' });
+        await execute(small, 'a', token, { requestId: 'r3' });
+        expect([small.attempts('r1'), small.attempts('r2'), small.attempts('r3')]).toEqual([
+          0, 1, 1,
+        ]);
+        expect(small.stats()).toMatchObject({
+          request_ids: 2,
+          request_ids_forgotten: 1,
+          max_attempts_per_request_id: 2,
+        });
+        // A forgotten id starts again at attempt 1.
+        await execute(small, 'a', token, { requestId: 'r1' });
+        expect(small.attempts('r1')).toBe(1);
+        expect(small.recentCalls().at(-1)).toMatchObject({ request_id: 'r1', attempt: 1 });
+      } finally {
+        await small.close();
+      }
+    });
   });
 
   describe('admin routes', () => {

@@ -10,6 +10,7 @@ describe('simulatorOptionsFromEnv', () => {
       port: 4010,
       seed: 42,
       tokenLifetimeSeconds: 3600,
+      maxRequestIds: 1_000_000,
       host: undefined,
       profiles: undefined,
     });
@@ -29,6 +30,7 @@ describe('simulatorOptionsFromEnv', () => {
         SIM_TENANT: 'acme',
         SIM_EXECUTE_PATH: '/actions/{actionId}',
         SIM_PROFILES: '{"*":{"latency_ms":20}}',
+        SIM_MAX_REQUEST_IDS: '5000',
       },
       noFile,
     );
@@ -43,6 +45,7 @@ describe('simulatorOptionsFromEnv', () => {
       tokenLifetimeSeconds: 60,
       tenant: 'acme',
       executePath: '/actions/{actionId}',
+      maxRequestIds: 5000,
       profiles: { '*': { latency_ms: 20 } },
     });
   });
@@ -64,6 +67,7 @@ describe('simulatorOptionsFromEnv', () => {
     [{ SIM_PROFILES_FILE: '/missing.json' }, /^SIM_PROFILES_FILE cannot be read/],
     [{ SIM_PROFILES: '{}', SIM_PROFILES_FILE: '/p.json' }, /both set/],
     [{ SIM_EXECUTE_PATH: '/no/placeholder' }, /^SIM_EXECUTE_PATH /],
+    [{ SIM_MAX_REQUEST_IDS: '0' }, /^SIM_MAX_REQUEST_IDS /],
   ])('refuses %j with one line naming the variable', (env, message) => {
     expect(() => simulatorOptionsFromEnv(env, noFile)).toThrow(SimulatorConfigError);
     expect(() => simulatorOptionsFromEnv(env, noFile)).toThrow(message);

@@ -18,7 +18,8 @@ export type SimulatorEnv = Readonly<Record<string, string | undefined>>;
  * The simulator's own small configuration (it is a separate entry point from the service):
  * SIM_PORT (4010), SIM_HOST (127.0.0.1), SIM_SEED (42), SIM_PROFILES (JSON) or
  * SIM_PROFILES_FILE (path), SIM_CLIENT_ID, SIM_CLIENT_SECRET, SIM_ACCESS_KEY_ID,
- * SIM_ACCESS_KEY_SECRET, SIM_TOKEN_LIFETIME_SECONDS, SIM_TENANT, SIM_EXECUTE_PATH.
+ * SIM_ACCESS_KEY_SECRET, SIM_TOKEN_LIFETIME_SECONDS, SIM_TENANT, SIM_EXECUTE_PATH,
+ * SIM_MAX_REQUEST_IDS.
  */
 export function simulatorOptionsFromEnv(
   env: SimulatorEnv,
@@ -35,6 +36,7 @@ export function simulatorOptionsFromEnv(
     tokenLifetimeSeconds: integer(env, 'SIM_TOKEN_LIFETIME_SECONDS', 3600, 0, 31_536_000),
     tenant: text(env, 'SIM_TENANT'),
     executePath: text(env, 'SIM_EXECUTE_PATH'),
+    maxRequestIds: integer(env, 'SIM_MAX_REQUEST_IDS', 1_000_000, 1, 100_000_000),
     profiles: profiles(env, readFile),
   };
   try {

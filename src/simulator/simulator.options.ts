@@ -36,6 +36,11 @@ export interface SimulatorOptions {
   executePath?: string;
   /** How many recent calls are kept for GET /__sim/calls. Default 1000. */
   recentCallsLimit?: number;
+  /**
+   * How many X-Request-Ids have their attempts counted (`fail_first`, GET /__sim/attempts); past
+   * it the oldest id is forgotten, so a long-running simulator does not grow. Default 1,000,000.
+   */
+  maxRequestIds?: number;
 }
 
 export interface ResolvedSimulatorOptions {
@@ -52,6 +57,7 @@ export interface ResolvedSimulatorOptions {
   executePrefix: string;
   executeSuffix: string;
   recentCallsLimit: number;
+  maxRequestIds: number;
 }
 
 export function resolveSimulatorOptions(options: SimulatorOptions = {}): ResolvedSimulatorOptions {
@@ -67,6 +73,8 @@ export function resolveSimulatorOptions(options: SimulatorOptions = {}): Resolve
   });
   const recentCallsLimit = options.recentCallsLimit ?? 1000;
   checkNumber(recentCallsLimit, 'recentCallsLimit', { min: 0, max: 1_000_000, integer: true });
+  const maxRequestIds = options.maxRequestIds ?? 1_000_000;
+  checkNumber(maxRequestIds, 'maxRequestIds', { min: 1, max: 100_000_000, integer: true });
   const [executePrefix, executeSuffix] = splitExecutePath(
     options.executePath ?? DEFAULT_EXECUTE_PATH,
   );
@@ -84,6 +92,7 @@ export function resolveSimulatorOptions(options: SimulatorOptions = {}): Resolve
     executePrefix,
     executeSuffix,
     recentCallsLimit,
+    maxRequestIds,
   };
 }
 

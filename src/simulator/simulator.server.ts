@@ -115,7 +115,7 @@ class CxoneSimulator implements SimulatorHandle {
   private closing: Promise<void> | null = null;
 
   constructor(private readonly options: ResolvedSimulatorOptions) {
-    this.state = new SimulatorState(options.recentCallsLimit);
+    this.state = new SimulatorState(options.recentCallsLimit, options.maxRequestIds);
     this.profilesById = new Map(options.profiles);
     this.random = mulberry32(options.seed);
     this.executePrefix = options.executePrefix;

@@ -26,6 +26,8 @@ export interface SimulatorStats {
   peak_in_flight: number;
   actions: Record<string, ActionStats>;
   request_ids: number;
+  /** Request ids dropped (oldest first) to stay within the simulator's `maxRequestIds`. */
+  request_ids_forgotten: number;
   max_attempts_per_request_id: number;
 }
 
@@ -85,6 +87,7 @@ export class SimulatorState {
   inFlight = 0;
   peakInFlight = 0;
   maxAttempts = 0;
+  forgottenRequestIds = 0;
 
   private actions = new Map<string, ActionCounters>();
   private readonly attemptsByRequestId = new Map<string, number>();
@@ -92,7 +95,14 @@ export class SimulatorState {
   private readonly ring: CallSlot[] = [];
   private ringNext = 0;
 
-  constructor(private readonly ringCapacity: number) {}
+  /**
+   * `ringCapacity`: recent calls kept. `maxRequestIds`: request ids whose attempts are counted; a
+   * new id beyond it makes the simulator forget the oldest (its next call counts as attempt 1).
+   */
+  constructor(
+    private readonly ringCapacity: number,
+    private readonly maxRequestIds: number,
+  ) {}
 
   action(actionId: string): ActionCounters {
     let counters = this.actions.get(actionId);
@@ -116,7 +126,14 @@ export class SimulatorState {
 
     let attempt = 1;
     if (requestId !== null) {
-      attempt = (this.attemptsByRequestId.get(requestId) ?? 0) + 1;
+      const earlier = this.attemptsByRequestId.get(requestId);
+      if (earlier === undefined && this.attemptsByRequestId.size >= this.maxRequestIds) {
+        // A Map iterates in insertion order: the first key is the id seen first.
+        const oldest = this.attemptsByRequestId.keys().next().value as string;
+        this.attemptsByRequestId.delete(oldest);
+        this.forgottenRequestIds++;
+      }
+      attempt = (earlier ?? 0) + 1;
       this.attemptsByRequestId.set(requestId, attempt);
       if (attempt > this.maxAttempts) this.maxAttempts = attempt;
     }
@@ -187,6 +204,7 @@ export class SimulatorState {
       peak_in_flight: this.peakInFlight,
       actions,
       request_ids: this.attemptsByRequestId.size,
+      request_ids_forgotten: this.forgottenRequestIds,
       max_attempts_per_request_id: this.maxAttempts,
     };
   }
@@ -199,6 +217,7 @@ export class SimulatorState {
     this.calls = 0;
     this.peakInFlight = this.inFlight;
     this.maxAttempts = 0;
+    this.forgottenRequestIds = 0;
     this.attemptsByRequestId.clear();
     this.ring.length = 0;
     this.ringNext = 0;
