@@ -222,7 +222,7 @@ describe('batches end to end (in-memory mode, simulator over HTTP)', () => {
     const submitted = await api.post(
       '/batch/execute',
       { action_id: 'traced', payloads: payloads(2), cache_ttl_seconds: 0 },
-      { traceparent: `00-${traceId}-00f067aa0ba902b7-01` },
+      { traceparent: `00-${traceId}-00f067aa0ba902b7-01`, tracestate: 'vendor=abc,other=1' },
     );
     expect(submitted.body.trace_id).toBe(traceId);
     await api.waitForEnd(submitted.body.batch_id);
@@ -231,6 +231,7 @@ describe('batches end to end (in-memory mode, simulator over HTTP)', () => {
     for (const call of calls) {
       expect(call.traceparent).toMatch(new RegExp(`^00-${traceId}-[0-9a-f]{16}-01$`));
       expect(call.x_trace_id).toBe(traceId);
+      expect(call.tracestate).toBe('vendor=abc,other=1');
       expect(call.request_id).toMatch(new RegExp(`^${submitted.body.batch_id}-[01]$`));
     }
   });

@@ -77,7 +77,7 @@ async function checkBatchTrace(traced: Traced, actionId: string): Promise<void> 
   const accepted = await api.post(
     '/batch/execute',
     { action_id: actionId, payloads: payloads(6), chunk_size: 2, max_workers: 2 },
-    { traceparent: `00-${callerTrace}-${callerSpan}-01` },
+    { traceparent: `00-${callerTrace}-${callerSpan}-01`, tracestate: 'vendor=abc' },
   );
   expect(accepted.status).toBe(202);
   expect(accepted.body.trace_id).toBe(callerTrace);
@@ -125,6 +125,7 @@ async function checkBatchTrace(traced: Traced, actionId: string): Promise<void> 
     const [version, traceId, spanId, flags] = (call.traceparent ?? '').split('-');
     expect([version, traceId, flags]).toEqual(['00', callerTrace, '01']);
     expect(call.x_span_id).toBe(spanId);
+    expect(call.tracestate).toBe('vendor=abc');
     return spanId;
   });
   expect(new Set(received)).toEqual(new Set(attempts.map(idOf)));

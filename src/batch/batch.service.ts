@@ -79,6 +79,7 @@ export class BatchService {
       traceId: trace.traceId,
       ...(trace.parentSpanId ? { parentSpanId: trace.parentSpanId } : {}),
       traceFlags: trace.traceFlags,
+      ...(trace.traceState ? { traceState: trace.traceState } : {}),
       options: parsed.options,
       total: parsed.payloads.length,
       createdAt: new Date().toISOString(),

@@ -43,6 +43,8 @@ export interface BatchMeta {
   /** The caller's span (from `traceparent`), so the run joins the caller's trace. */
   parentSpanId?: string;
   traceFlags?: string;
+  /** The caller's W3C `tracestate`, forwarded unchanged on the batch's CXone calls. */
+  traceState?: string;
   options: BatchOptions;
   total: number;
   createdAt: string;

@@ -37,6 +37,7 @@ export function storedTraceContext(meta: BatchMeta): TraceContext {
     traceId: meta.traceId,
     parentSpanId: meta.parentSpanId,
     traceFlags: meta.traceFlags ?? '01',
+    ...(meta.traceState ? { traceState: meta.traceState } : {}),
   };
 }
 
