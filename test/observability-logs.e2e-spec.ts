@@ -16,6 +16,7 @@ const CLIENT_SECRET = `client-secret-${randomBytes(6).toString('hex')}`;
 const API_KEY = `api-key-${randomBytes(8).toString('hex')}`;
 const CALLBACK_SECRET = `callback-secret-${randomBytes(8).toString('hex')}`;
 const WRONG_KEY = `wrong-key-${randomBytes(8).toString('hex')}`;
+const COLLECTOR_KEY = `collector-key-${randomBytes(8).toString('hex')}`;
 
 let sim: SimulatorHandle;
 let app: NestExpressApplication;
@@ -31,6 +32,8 @@ beforeAll(async () => {
     // The helpers poll with TEST_API_KEY; this test's own key is API_KEY.
     API_KEYS: `${TEST_API_KEY},${API_KEY}`,
     CALLBACK_SECRET,
+    // Read by an OTLP exporter (none here): its values must never show in a line either.
+    OTEL_EXPORTER_OTLP_HEADERS: `x-api-key=${COLLECTOR_KEY}`,
     LOG_LEVEL: 'debug',
   });
   app = await createApp(config, {
@@ -104,6 +107,28 @@ describe('logs', () => {
     }
   });
 
+  it('writes the line of a request refused by body parsing (415, unreadable JSON), once', async () => {
+    const post = (body: string, contentType: string): Promise<Response> =>
+      fetch(`${url}/batch/execute`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${API_KEY}`, 'content-type': contentType },
+        body,
+      });
+    expect((await post('payloads', 'text/plain')).status).toBe(415);
+    expect((await post('{"payloads": [', 'application/json')).status).toBe(400);
+    await waitForLine((line) => line.res?.statusCode === 400 && line.req?.url === '/batch/execute');
+
+    const refused = parsed().filter(
+      (line) => line.req?.url === '/batch/execute' && [400, 415].includes(line.res?.statusCode),
+    );
+    expect(refused.map((line) => line.res.statusCode).sort()).toEqual([400, 415]);
+    for (const line of refused) {
+      expect(line).toMatchObject({ msg: 'request completed', req: { method: 'POST' } });
+      expect(line.trace_id).toMatch(/^[0-9a-f]{32}$/);
+      expect(typeof line.responseTime).toBe('number');
+    }
+  });
+
   it('never writes a secret, token or API key, auth failures and careless log calls included', async () => {
     const api = apiFor(url);
     const auth = { authorization: `Bearer ${API_KEY}` };
@@ -151,12 +176,22 @@ describe('logs', () => {
     logger.warn(`retrying with Authorization: Bearer ${token} and client_secret=${CLIENT_SECRET}`);
     logger.log({ settings: { clientSecret: CLIENT_SECRET, apiKeys: [API_KEY] } }, 'settings');
     logger.debug(`callback signed with ${CALLBACK_SECRET}; body {"access_token":"${fresh}"}`);
+    logger.warn(`export to the collector failed (x-api-key: ${COLLECTOR_KEY})`);
     await waitForLine((line) => line.msg?.startsWith?.('callback signed'));
 
     const text = lines.join('');
     expect(text).toContain('CXone token request failed'); // the failures were logged…
     expect(text).toContain('[redacted]'); // …and so were the careless lines, scrubbed
-    for (const secret of [CLIENT_SECRET, API_KEY, CALLBACK_SECRET, WRONG_KEY, token, fresh]) {
+    const secrets = [
+      CLIENT_SECRET,
+      API_KEY,
+      CALLBACK_SECRET,
+      WRONG_KEY,
+      COLLECTOR_KEY,
+      token,
+      fresh,
+    ];
+    for (const secret of secrets) {
       expect(text).not.toContain(secret);
     }
     expect(text).not.toMatch(/Bearer (?!\[redacted\])/);

@@ -63,6 +63,12 @@ export class AppConfig {
     sampler: (typeof TRACE_SAMPLERS)[number];
     /** Ratio of the `*traceidratio` samplers, 0..1. */
     samplerRatio: number;
+    /**
+     * Values of OTEL_EXPORTER_OTLP_HEADERS and OTEL_EXPORTER_OTLP_TRACES_HEADERS (a collector's
+     * API key, say): the exporter reads the variables itself; these are kept so that no log
+     * line shows them.
+     */
+    headerValues: string[];
   };
   /** METRICS_ENABLED=false: nothing is recorded and GET /metrics answers 404. */
   metrics: { enabled: boolean };

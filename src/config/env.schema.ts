@@ -42,6 +42,9 @@ export const TRACE_SAMPLERS = [
  * Every environment variable the service reads, as strings arrive from the environment.
  * Validated once at start by `loadConfig`; nothing else reads `process.env`.
  */
+/** W3C Baggage-like `key=value,key2=value2` (the OpenTelemetry format of OTLP exporter headers). */
+const OTLP_HEADERS = /^\s*[^\s=,]+\s*=[^,]*(,\s*[^\s=,]+\s*=[^,]*)*$/;
+
 export class EnvDto {
   @IsOptional() @Type(() => Number) @IsInt() @Min(0) @Max(65535) PORT?: number;
 
@@ -123,6 +126,12 @@ export class EnvDto {
   @IsOptional() @IsUrl(urlOptions) OTEL_EXPORTER_OTLP_ENDPOINT?: string;
   @IsOptional() @IsUrl(urlOptions) OTEL_EXPORTER_OTLP_TRACES_ENDPOINT?: string;
   @IsOptional() @IsIn(OTLP_PROTOCOLS) OTEL_EXPORTER_OTLP_PROTOCOL?: (typeof OTLP_PROTOCOLS)[number];
+  @IsOptional()
+  @Matches(OTLP_HEADERS, { message: 'must be key=value pairs separated by commas' })
+  OTEL_EXPORTER_OTLP_HEADERS?: string;
+  @IsOptional()
+  @Matches(OTLP_HEADERS, { message: 'must be key=value pairs separated by commas' })
+  OTEL_EXPORTER_OTLP_TRACES_HEADERS?: string;
   @IsOptional() @Transform(toBoolean) @IsBoolean() OTEL_SDK_DISABLED?: boolean;
   @IsOptional() @IsString() @MinLength(1) OTEL_SERVICE_NAME?: string;
   @IsOptional() @IsIn(TRACE_SAMPLERS) OTEL_TRACES_SAMPLER?: (typeof TRACE_SAMPLERS)[number];

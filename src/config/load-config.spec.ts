@@ -55,6 +55,7 @@ describe('loadConfig', () => {
       tracesEndpoint: undefined,
       sampler: 'parentbased_always_on',
       samplerRatio: 1,
+      headerValues: [],
     });
   });
 
@@ -140,6 +141,7 @@ describe('loadConfig', () => {
     ['OTEL_TRACES_SAMPLER', 'random', 'must be one of'],
     ['OTEL_TRACES_SAMPLER_ARG', '1.5', 'must not be greater than 1'],
     ['OTEL_EXPORTER_OTLP_PROTOCOL', 'grpc', 'must be one of'],
+    ['OTEL_EXPORTER_OTLP_HEADERS', 'just-a-key', 'must be key=value pairs'],
     ['METRICS_ENABLED', 'perhaps', 'must be a boolean'],
     ['CALLBACK_SECRET', 'short', 'must be at least 16 characters'],
   ])('names %s=%s as malformed', (variable, value, problem) => {
@@ -152,5 +154,17 @@ describe('loadConfig', () => {
   it('never echoes a secret value in the message', () => {
     const message = problemOf({ ...base, CALLBACK_SECRET: 'tiny-secret' });
     expect(message).not.toContain('tiny-secret');
+    const headers = problemOf({ ...base, OTEL_EXPORTER_OTLP_TRACES_HEADERS: 'collector-key-123' });
+    expect(headers).not.toContain('collector-key-123');
+  });
+
+  it('keeps the OTLP header values (percent-decoded) as secrets for the logs', () => {
+    const config = loadConfig({
+      ...base,
+      OTEL_EXPORTER_OTLP_HEADERS: 'x-api-key=abc%2Fdef123, x-team = blue-team',
+      OTEL_EXPORTER_OTLP_TRACES_HEADERS: 'authorization=Basic%20dXNlcjpwYXNz',
+    });
+    expect(config.otel.headerValues).toEqual(['abc/def123', 'blue-team', 'Basic dXNlcjpwYXNz']);
+    expect(loadConfig(base).otel.headerValues).toEqual([]);
   });
 });

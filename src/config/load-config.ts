@@ -19,6 +19,8 @@ const SECRET_VARIABLES = new Set([
   'API_KEYS',
   'CALLBACK_SECRET',
   'REDIS_URL',
+  'OTEL_EXPORTER_OTLP_HEADERS',
+  'OTEL_EXPORTER_OTLP_TRACES_HEADERS',
 ]);
 
 const TYPE_CHECKS = new Set(['isString', 'isInt', 'isNumber', 'isBoolean', 'isIn', 'isUrl']);
@@ -73,6 +75,20 @@ function resolveUrl(
   if (!isHttpUrl(resolved))
     throw new ConfigError(variable, `must be an http(s) URL (got "${resolved}")`);
   return resolved.replace(/\/+$/, '');
+}
+
+/** The values of OTLP exporter headers (`key=value,…`, values percent-encoded). */
+function headerValues(...lists: (string | undefined)[]): string[] {
+  return lists.flatMap((value) =>
+    list(value).map((pair) => {
+      const raw = pair.slice(pair.indexOf('=') + 1).trim();
+      try {
+        return decodeURIComponent(raw);
+      } catch {
+        return raw;
+      }
+    }),
+  );
 }
 
 function list(value: string | undefined): string[] {
@@ -193,6 +209,10 @@ export function loadConfig(
       tracesEndpoint: dto.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
       sampler: dto.OTEL_TRACES_SAMPLER ?? 'parentbased_always_on',
       samplerRatio: dto.OTEL_TRACES_SAMPLER_ARG ?? 1,
+      headerValues: headerValues(
+        dto.OTEL_EXPORTER_OTLP_HEADERS,
+        dto.OTEL_EXPORTER_OTLP_TRACES_HEADERS,
+      ),
     },
     metrics: { enabled: dto.METRICS_ENABLED ?? true },
   });

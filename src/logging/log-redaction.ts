@@ -59,6 +59,7 @@ export function secretsOf(config: AppConfig): string[] {
     config.cxone.accessKeySecret,
     config.callback.secret,
     ...config.auth.apiKeys,
+    ...(config.otel?.headerValues ?? []),
   ];
   if (config.redis.url) {
     try {

@@ -1,4 +1,4 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import { SpanStatusCode } from '@opentelemetry/api';
 import {
   ATTR_HTTP_REQUEST_METHOD,
@@ -10,6 +10,14 @@ import type { NextFunction, Request, Response } from 'express';
 import { OrchestratorMetrics } from '../metrics/orchestrator-metrics.service.js';
 import { RequestTelemetry } from './request-telemetry.js';
 import { Tracing } from './tracing.service.js';
+
+/**
+ * True once the request logger (pino-http, a Nest middleware) has seen the request: it runs after
+ * body parsing, so a request refused by it (400 unreadable JSON, 413, 415) never reaches it.
+ */
+function seenByRequestLogger(request: Request): boolean {
+  return (request as { log?: unknown }).log !== undefined;
+}
 
 /** Route label of requests that matched no route (never the raw URL: unbounded cardinality). */
 const UNMATCHED_ROUTE = 'unmatched';
@@ -32,10 +40,13 @@ function isOperational(url: string): boolean {
  * The first middleware of every request (installed by `createApp`, before body parsing): continues
  * the caller's W3C trace or starts one, opens the request's server span, and when the response
  * ends, closes it. Requests that never reached a handler (401 from the guard, 404, 413, 415) are
- * timed here; the others by `HttpLatencyInterceptor`, which knows their route template.
+ * timed here; the others by `HttpLatencyInterceptor`, which knows their route template. Requests
+ * refused before the request logger ran (body parsing: 400, 413, 415) get their log line here.
  */
 @Injectable()
 export class HttpTelemetry {
+  private readonly logger = new Logger('HTTP');
+
   constructor(
     private readonly tracing: Tracing,
     private readonly metrics: OrchestratorMetrics,
@@ -57,6 +68,7 @@ export class HttpTelemetry {
       if (done) return;
       done = true;
       const status = response.headersSent ? response.statusCode : 0;
+      const failed = status >= 500 || status === 0;
       const route = telemetry.route ?? matchedRoute(request);
       if (telemetry.route === undefined) {
         this.metrics.recordHttpRequest(
@@ -74,8 +86,20 @@ export class HttpTelemetry {
           [ATTR_URL_PATH]: request.path,
           [ATTR_HTTP_RESPONSE_STATUS_CODE]: status,
         });
-        if (status >= 500 || status === 0) span.setStatus({ code: SpanStatusCode.ERROR });
+        if (failed) span.setStatus({ code: SpanStatusCode.ERROR });
         span.end();
+      }
+      if (!seenByRequestLogger(request) && !isOperational(url)) {
+        // The line pino-http would have written (the same serializers read req and res), so
+        // every request has one.
+        const line = {
+          req: request,
+          res: response,
+          responseTime: Math.round(performance.now() - startedAt),
+          trace_id: trace.traceId,
+        };
+        if (failed) this.logger.error(line, 'request errored');
+        else this.logger.log(line, 'request completed');
       }
     };
     response.once('finish', end);
