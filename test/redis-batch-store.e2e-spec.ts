@@ -7,13 +7,8 @@ import { DomainError } from '../src/common/domain-error.js';
 import type { AppConfig } from '../src/config/app-config.js';
 import { loadConfig } from '../src/config/load-config.js';
 import { RedisConnection } from '../src/redis/redis.connection.js';
-import {
-  deleteKeys,
-  describeWithRedis,
-  freePort,
-  SHARED_REDIS_URL,
-  uniquePrefix,
-} from './helpers/redis.js';
+import { deleteKeys, describeWithRedis, SHARED_REDIS_URL, uniquePrefix } from './helpers/redis.js';
+import { freePort } from './helpers/service-process.js';
 
 // The Redis batch store against a real Redis, case for case with the in-memory store's rules.
 

@@ -1,15 +1,8 @@
 import { Redis } from 'ioredis';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startSimulator, type SimulatorHandle } from '../src/simulator/simulator.server.js';
-import {
-  deleteKeys,
-  describeWithRedis,
-  serviceApi,
-  SHARED_REDIS_URL,
-  startService,
-  uniquePrefix,
-  type ServiceProcess,
-} from './helpers/redis.js';
+import { deleteKeys, describeWithRedis, SHARED_REDIS_URL, uniquePrefix } from './helpers/redis.js';
+import { serviceApi, startService, type ServiceProcess } from './helpers/service-process.js';
 import { payloads } from './helpers/api.js';
 
 // Two replicas (`node dist/main.js`) on one Redis, the simulator in this process.

@@ -1,14 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startSimulator, type SimulatorHandle } from '../src/simulator/simulator.server.js';
-import {
-  describeWithRedis,
-  redisServer,
-  serviceApi,
-  startService,
-  uniquePrefix,
-  type RedisServer,
-  type ServiceProcess,
-} from './helpers/redis.js';
+import { describeWithRedis, redisServer, uniquePrefix, type RedisServer } from './helpers/redis.js';
+import { serviceApi, startService, type ServiceProcess } from './helpers/service-process.js';
 import { payloads, type Api } from './helpers/api.js';
 
 // Redis faults, on a redis-server of this test's own (append-only file, so a restart keeps the

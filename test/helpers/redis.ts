@@ -1,12 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createConnection, createServer } from 'node:net';
+import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
-import { apiFor, type Api } from './api.js';
+import { freePort, waitFor } from './service-process.js';
 
 export const SHARED_REDIS_URL = 'redis://127.0.0.1:6379';
 
@@ -59,29 +58,6 @@ export async function deleteKeys(url: string, prefix: string): Promise<void> {
     } while (cursor !== '0');
   } finally {
     redis.disconnect();
-  }
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitFor(
-  check: () => Promise<boolean>,
-  timeoutMs: number,
-  what: string,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`${what} not within ${timeoutMs} ms`);
-    await sleep(50);
   }
 }
 
@@ -142,65 +118,4 @@ export async function redisServer(): Promise<RedisServer> {
     },
   };
   return server;
-}
-
-export interface ServiceProcess {
-  url: string;
-  pid: number;
-  /** Everything the process wrote, for failure messages. */
-  output(): string;
-  kill(signal?: NodeJS.Signals): Promise<void>;
-}
-
-/** `node dist/main.js` with `env` (on top of a minimal base), ready once /health/live answers. */
-export async function startService(env: Record<string, string>): Promise<ServiceProcess> {
-  const port = await freePort();
-  const child = spawn(process.execPath, ['dist/main.js'], {
-    env: {
-      PATH: process.env.PATH ?? '',
-      CXONE_SIMULATOR: 'true',
-      AUTH_DISABLED: 'true',
-      LOG_LEVEL: 'warn',
-      PORT: String(port),
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const url = `http://127.0.0.1:${port}`;
-  const service: ServiceProcess = {
-    url,
-    pid: child.pid ?? -1,
-    output: () => output,
-    async kill(signal = 'SIGKILL') {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill(signal);
-      await exited;
-    },
-  };
-  try {
-    await waitFor(
-      async () => {
-        if (child.exitCode !== null) throw new Error(`service exited at start:\n${output}`);
-        return fetch(`${url}/health/live`).then(
-          (res) => res.ok,
-          () => false,
-        );
-      },
-      15000,
-      'service start',
-    );
-  } catch (error) {
-    await service.kill();
-    throw error;
-  }
-  return service;
-}
-
-/** A JSON client for a service process started with AUTH_DISABLED=true. */
-export function serviceApi(baseUrl: string): Api {
-  return apiFor(baseUrl, { auth: false });
 }

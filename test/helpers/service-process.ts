@@ -1,0 +1,91 @@
+import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { apiFor, type Api } from './api.js';
+
+// A service process (`node dist/main.js`) for the tests that need one of their own: several
+// replicas, a kill, or process-wide settings such as an outbound proxy.
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export async function waitFor(
+  check: () => Promise<boolean>,
+  timeoutMs: number,
+  what: string,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`${what} not within ${timeoutMs} ms`);
+    await sleep(50);
+  }
+}
+
+export interface ServiceProcess {
+  url: string;
+  pid: number;
+  /** Everything the process wrote, for failure messages. */
+  output(): string;
+  kill(signal?: NodeJS.Signals): Promise<void>;
+}
+
+/** `node dist/main.js` with `env` (on top of a minimal base), ready once /health/live answers. */
+export async function startService(env: Record<string, string>): Promise<ServiceProcess> {
+  const port = await freePort();
+  const child = spawn(process.execPath, ['dist/main.js'], {
+    env: {
+      PATH: process.env.PATH ?? '',
+      CXONE_SIMULATOR: 'true',
+      AUTH_DISABLED: 'true',
+      LOG_LEVEL: 'warn',
+      PORT: String(port),
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const url = `http://127.0.0.1:${port}`;
+  const service: ServiceProcess = {
+    url,
+    pid: child.pid ?? -1,
+    output: () => output,
+    async kill(signal = 'SIGKILL') {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill(signal);
+      await exited;
+    },
+  };
+  try {
+    await waitFor(
+      async () => {
+        if (child.exitCode !== null) throw new Error(`service exited at start:\n${output}`);
+        return fetch(`${url}/health/live`).then(
+          (res) => res.ok,
+          () => false,
+        );
+      },
+      15000,
+      'service start',
+    );
+  } catch (error) {
+    await service.kill();
+    throw error;
+  }
+  return service;
+}
+
+/** A JSON client for a service process started with AUTH_DISABLED=true. */
+export function serviceApi(baseUrl: string): Api {
+  return apiFor(baseUrl, { auth: false });
+}
