@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import { setGlobalProxyFromEnv } from 'node:http';
 import { createApp } from './app.factory.js';
 import { ConfigError, loadConfig } from './config/load-config.js';
 
@@ -13,6 +14,10 @@ async function bootstrap(): Promise<void> {
     }
     throw error;
   }
+  // fetch (token, discovery, callbacks) through the proxy too; the CXone client's own agents get
+  // it from cxoneHttpOptions. Process-wide, so here rather than in createApp (tests build apps
+  // in their own process).
+  if (config.proxy) setGlobalProxyFromEnv(config.proxy);
   const app = await createApp(config);
   await app.listen(config.port);
 }

@@ -52,6 +52,12 @@ export class AppConfig {
     queueConcurrency: number;
   };
   callback: { secret?: string; allowedHosts: string[] };
+  /**
+   * HTTP_PROXY, HTTPS_PROXY and NO_PROXY (the lower-case spelling wins): undefined when no proxy
+   * is set. Given to Node's built-in proxy support (`http.Agent`'s `proxyEnv`). A proxy URL may
+   * hold credentials: its password is a secret.
+   */
+  proxy?: { HTTP_PROXY?: string; HTTPS_PROXY?: string; NO_PROXY?: string };
   otel: {
     /** OTEL_SDK_DISABLED=true: no spans (trace ids are still propagated). */
     sdkDisabled: boolean;

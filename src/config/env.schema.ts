@@ -132,6 +132,14 @@ export class EnvDto {
   @IsOptional()
   @Matches(OTLP_HEADERS, { message: 'must be key=value pairs separated by commas' })
   OTEL_EXPORTER_OTLP_TRACES_HEADERS?: string;
+
+  // Outbound proxy (Node's built-in proxy support); the lower-case spelling wins, as in Node.
+  @IsOptional() @IsUrl(urlOptions) HTTP_PROXY?: string;
+  @IsOptional() @IsUrl(urlOptions) HTTPS_PROXY?: string;
+  @IsOptional() @IsString() NO_PROXY?: string;
+  @IsOptional() @IsUrl(urlOptions) http_proxy?: string;
+  @IsOptional() @IsUrl(urlOptions) https_proxy?: string;
+  @IsOptional() @IsString() no_proxy?: string;
   @IsOptional() @Transform(toBoolean) @IsBoolean() OTEL_SDK_DISABLED?: boolean;
   @IsOptional() @IsString() @MinLength(1) OTEL_SERVICE_NAME?: string;
   @IsOptional() @IsIn(TRACE_SAMPLERS) OTEL_TRACES_SAMPLER?: (typeof TRACE_SAMPLERS)[number];

@@ -1,3 +1,4 @@
+import { secretsOf } from '../logging/log-redaction.js';
 import { ConfigError, loadConfig } from './load-config.js';
 
 const base = {
@@ -166,5 +167,26 @@ describe('loadConfig', () => {
     });
     expect(config.otel.headerValues).toEqual(['abc/def123', 'blue-team', 'Basic dXNlcjpwYXNz']);
     expect(loadConfig(base).otel.headerValues).toEqual([]);
+  });
+
+  it('reads the outbound proxy, the lower-case spelling first, and keeps its password secret', () => {
+    expect(loadConfig(base).proxy).toBeUndefined();
+    expect(loadConfig({ ...base, NO_PROXY: 'localhost' }).proxy).toBeUndefined();
+    const config = loadConfig({
+      ...base,
+      HTTPS_PROXY: 'http://upper:upper-pass-1@proxy.corp:3128',
+      https_proxy: 'http://lower:lower%2Fpass-2@proxy.corp:3128',
+      HTTP_PROXY: 'http://proxy.corp:3128',
+      NO_PROXY: 'localhost,.svc.cluster.local',
+    });
+    expect(config.proxy).toEqual({
+      HTTP_PROXY: 'http://proxy.corp:3128',
+      HTTPS_PROXY: 'http://lower:lower%2Fpass-2@proxy.corp:3128',
+      NO_PROXY: 'localhost,.svc.cluster.local',
+    });
+    expect(secretsOf(config)).toContain('lower/pass-2');
+    const message = problemOf({ ...base, HTTP_PROXY: 'proxy.corp:3128 pass-word-9' });
+    expect(message).toContain('HTTP_PROXY must be a URL');
+    expect(message).not.toContain('pass-word-9');
   });
 });

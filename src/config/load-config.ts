@@ -1,5 +1,6 @@
 import { plainToInstance } from 'class-transformer';
 import { validateSync, type ValidationError } from 'class-validator';
+import * as http from 'node:http';
 import { AppConfig } from './app-config.js';
 import { EnvDto } from './env.schema.js';
 
@@ -21,6 +22,11 @@ const SECRET_VARIABLES = new Set([
   'REDIS_URL',
   'OTEL_EXPORTER_OTLP_HEADERS',
   'OTEL_EXPORTER_OTLP_TRACES_HEADERS',
+  // A proxy URL may carry a user and password.
+  'HTTP_PROXY',
+  'HTTPS_PROXY',
+  'http_proxy',
+  'https_proxy',
 ]);
 
 const TYPE_CHECKS = new Set(['isString', 'isInt', 'isNumber', 'isBoolean', 'isIn', 'isUrl']);
@@ -89,6 +95,27 @@ function headerValues(...lists: (string | undefined)[]): string[] {
       }
     }),
   );
+}
+
+/** Node's built-in proxy support (`http.Agent`'s `proxyEnv`) since Node 24.5 for agents, 24.14 globally. */
+const NODE_HAS_PROXY_SUPPORT =
+  typeof (http as { setGlobalProxyFromEnv?: unknown }).setGlobalProxyFromEnv === 'function';
+
+/** The outbound proxy settings, the lower-case spelling first (as Node reads them); undefined without a proxy. */
+function proxySettings(dto: EnvDto): AppConfig['proxy'] {
+  const httpProxy = dto.http_proxy ?? dto.HTTP_PROXY;
+  const httpsProxy = dto.https_proxy ?? dto.HTTPS_PROXY;
+  if (httpProxy === undefined && httpsProxy === undefined) return undefined;
+  const variable = httpsProxy !== undefined ? 'HTTPS_PROXY' : 'HTTP_PROXY';
+  if (!NODE_HAS_PROXY_SUPPORT) {
+    throw new ConfigError(variable, `needs Node.js 24.14 or later (running ${process.version})`);
+  }
+  const noProxy = dto.no_proxy ?? dto.NO_PROXY;
+  return {
+    ...(httpProxy !== undefined ? { HTTP_PROXY: httpProxy } : {}),
+    ...(httpsProxy !== undefined ? { HTTPS_PROXY: httpsProxy } : {}),
+    ...(noProxy !== undefined ? { NO_PROXY: noProxy } : {}),
+  };
 }
 
 function list(value: string | undefined): string[] {
@@ -202,6 +229,7 @@ export function loadConfig(
       queueConcurrency: dto.QUEUE_CONCURRENCY ?? 50,
     },
     callback: { secret: dto.CALLBACK_SECRET, allowedHosts: list(dto.CALLBACK_ALLOWED_HOSTS) },
+    proxy: proxySettings(dto),
     otel: {
       sdkDisabled: dto.OTEL_SDK_DISABLED ?? false,
       serviceName: dto.OTEL_SERVICE_NAME ?? 'cxone-orchestrator',

@@ -19,6 +19,7 @@ export function cxoneHttpOptions(config: AppConfig): HttpModuleOptions {
       connections: config.cxone.maxConcurrency,
       maxResponseBytes: MAX_RESPONSE_BYTES,
       handOn: continuations.run,
+      ...(config.proxy ? { proxyEnv: config.proxy } : {}),
     }),
     maxRedirects: 0,
     responseType: 'text',

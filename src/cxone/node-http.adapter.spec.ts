@@ -4,6 +4,7 @@ import { createServer as createHttpsServer, type Server as HttpsServer } from 'n
 import type { AddressInfo } from 'node:net';
 import { getCACertificates, setDefaultCACertificates, type TLSSocket } from 'node:tls';
 import axios, { AxiosError, type AxiosInstance } from 'axios';
+import { startForwardProxy, type ForwardProxy } from '../../test/helpers/forward-proxy.js';
 import { nodeHttpAdapter, type ClosableAdapter } from './node-http.adapter.js';
 
 const failureOf = async (promise: Promise<unknown>): Promise<AxiosError> => {
@@ -114,6 +115,47 @@ describe('nodeHttpAdapter (over real loopback HTTP)', () => {
     expect(error.code).toBe('ERR_INVALID_CHAR');
   });
 
+  describe('through HTTP_PROXY (Node built-in proxy support)', () => {
+    let proxy: ForwardProxy;
+    const proxied: ClosableAdapter[] = [];
+    const through = (proxyEnv: Record<string, string>): AxiosInstance => {
+      const own = nodeHttpAdapter({ connections: 2, maxResponseBytes: 4096, proxyEnv });
+      proxied.push(own);
+      return axios.create({ adapter: own, responseType: 'text', transformResponse: [] });
+    };
+    beforeAll(async () => {
+      proxy = await startForwardProxy('proxy-user:proxy-pass-123');
+    });
+    afterAll(async () => {
+      await Promise.all(proxied.map((own) => own.close()));
+      await proxy.close();
+    });
+
+    it('sends every call through the proxy, with the credentials of its URL', async () => {
+      const viaProxy = through({ HTTP_PROXY: proxy.url });
+      for (let i = 0; i < 2; i++) {
+        const response = await viaProxy.post(`${base}/json`, '{}', {
+          headers: { 'X-Request-Id': `p-${i}` },
+        });
+        expect(JSON.parse(response.data as string)).toEqual({ echo: `p-${i}` });
+      }
+      expect(proxy.seen).toEqual([`POST ${base}/json`, `POST ${base}/json`]);
+      expect(proxy.refused).toBe(0);
+    });
+
+    it('answers a proxy refusing the credentials as a call error, and skips NO_PROXY hosts', async () => {
+      const wrong = proxy.url.replace('proxy-pass-123', 'wrong');
+      const error = await failureOf(through({ HTTP_PROXY: wrong }).post(`${base}/json`, '{}'));
+      expect(error.response?.status).toBe(407);
+      expect(proxy.refused).toBe(1);
+
+      const seen = proxy.seen.length;
+      const direct = through({ HTTP_PROXY: proxy.url, NO_PROXY: '127.0.0.1' });
+      expect((await direct.post(`${base}/json`, '{}')).status).toBe(200);
+      expect(proxy.seen).toHaveLength(seen);
+    });
+  });
+
   it('reports the caller aborting as ERR_CANCELED', async () => {
     const controller = new AbortController();
     setTimeout(() => controller.abort(), 50);
@@ -172,5 +214,30 @@ describe('nodeHttpAdapter (over real loopback HTTPS)', () => {
       expect(JSON.parse(response.data as string)).toEqual({ encrypted: true, echo: `tls-${i}` });
     }
     expect(handshakes).toBe(1);
+  });
+
+  it('tunnels through HTTPS_PROXY with CONNECT, TLS end to end', async () => {
+    setDefaultCACertificates([...defaultCAs, cert]);
+    const proxy = await startForwardProxy();
+    const tunnelled = nodeHttpAdapter({
+      connections: 2,
+      maxResponseBytes: 4096,
+      proxyEnv: { HTTPS_PROXY: proxy.url },
+    });
+    try {
+      const viaProxy = axios.create({
+        adapter: tunnelled,
+        responseType: 'text',
+        transformResponse: [],
+      });
+      const response = await viaProxy.post(`${base}/json`, '{}', {
+        headers: { 'X-Request-Id': 'tunnelled' },
+      });
+      expect(JSON.parse(response.data as string)).toEqual({ encrypted: true, echo: 'tunnelled' });
+      expect(proxy.seen).toEqual([`CONNECT ${base.slice('https://'.length)}`]);
+    } finally {
+      await tunnelled.close();
+      await proxy.close();
+    }
   });
 });

@@ -11,6 +11,7 @@ import {
   request as httpRequest,
   type ClientRequest,
   type IncomingMessage,
+  type ProxyEnv,
   type RequestOptions,
 } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
@@ -31,6 +32,8 @@ export interface NodeHttpAdapterOptions {
    * the turn that read it. The service passes a `TurnBudget`'s `run`.
    */
   handOn?: (task: () => void) => void;
+  /** HTTP_PROXY, HTTPS_PROXY, NO_PROXY for Node's built-in proxy support; unset: direct connections. */
+  proxyEnv?: ProxyEnv;
 }
 
 const atOnce = (task: () => void): void => task();
@@ -96,6 +99,7 @@ export function nodeHttpAdapter(options: NodeHttpAdapterOptions): ClosableAdapte
     maxSockets: options.connections,
     maxFreeSockets: options.connections,
     scheduling: 'lifo' as const,
+    ...(options.proxyEnv ? { proxyEnv: options.proxyEnv } : {}),
   };
   const handOn = options.handOn ?? atOnce;
   const httpAgent = new Agent(agentOptions);

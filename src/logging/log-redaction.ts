@@ -52,7 +52,10 @@ function escapeRegExp(text: string): string {
 /** Secrets shorter than this are not searched for in text (they would mangle ordinary words). */
 const MIN_SECRET_LENGTH = 6;
 
-/** The configured secret values: CXone credentials, caller API keys, the callback key, Redis password. */
+/**
+ * The configured secret values: CXone credentials, caller API keys, the callback key, OTLP header
+ * values, the Redis and proxy passwords.
+ */
 export function secretsOf(config: AppConfig): string[] {
   const secrets = [
     config.cxone.clientSecret,
@@ -61,9 +64,10 @@ export function secretsOf(config: AppConfig): string[] {
     ...config.auth.apiKeys,
     ...(config.otel?.headerValues ?? []),
   ];
-  if (config.redis.url) {
+  for (const url of [config.redis.url, config.proxy?.HTTP_PROXY, config.proxy?.HTTPS_PROXY]) {
+    if (url === undefined) continue;
     try {
-      secrets.push(decodeURIComponent(new URL(config.redis.url).password));
+      secrets.push(decodeURIComponent(new URL(url).password));
     } catch {
       // not a URL: load-config already refused it
     }
