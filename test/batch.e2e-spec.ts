@@ -100,6 +100,21 @@ describe('batches end to end (in-memory mode, simulator over HTTP)', () => {
       indexes.push(...body.items.map((item: { index: number }) => item.index));
     }
     expect(indexes).toEqual(Array.from({ length: 25 }, (_, i) => i));
+    // An empty filter, as in the route template `?status=`, is no filter.
+    const all = await api.get(`/batch/${submitted.body.batch_id}/status?offset=0&limit=50&status=`);
+    expect(all.status).toBe(200);
+    expect(all.body.pagination.total).toBe(25);
+  });
+
+  it('uses the index as the item id when the payload id is not a string or a finite number', async () => {
+    // JSON text, so that the last id can be 1e400 (Infinity once parsed).
+    const submitted = await api.post(
+      '/batch/execute',
+      '{"action_id":"ids","payloads":[{"id":"a"},{"id":7},{"id":null},{"id":1e400}]}',
+    );
+    await api.waitForEnd(submitted.body.batch_id);
+    const { body } = await api.get(`/batch/${submitted.body.batch_id}/status`);
+    expect(body.items.map((item: { id: unknown }) => item.id)).toEqual(['a', 7, '2', '3']);
   });
 
   it('merges a fault profile of 429s, 500s and hangs into outcomes that add up, and filters by status', async () => {
@@ -325,6 +340,11 @@ describe('batches end to end (in-memory mode, simulator over HTTP)', () => {
         'payloads',
       ],
       ['an item that is not an object', { ...good, payloads: [{}, 'text', [1]] }, 'payloads[1]'],
+      [
+        'an item nested deeper than 100 levels',
+        { ...good, payloads: [{}, { a: JSON.parse(`${'['.repeat(100)}${']'.repeat(100)}`) }] },
+        'payloads[1]',
+      ],
       ['chunk_size 0', { ...good, chunk_size: 0 }, 'chunk_size'],
       ['chunk_size 1001', { ...good, chunk_size: 1001 }, 'chunk_size'],
       ['chunk_size not an integer', { ...good, chunk_size: 'ten' }, 'chunk_size'],
@@ -360,6 +380,23 @@ describe('batches end to end (in-memory mode, simulator over HTTP)', () => {
       expect(response.body.errors).toEqual(
         expect.arrayContaining([expect.objectContaining({ field })]),
       );
+    });
+
+    it('refuses a payload nested 30,000 levels deep with 400, with or without an Idempotency-Key', async () => {
+      // Within MAX_BODY_BYTES; serialising it for the idempotency hash or the call would overflow
+      // the stack.
+      const deep = `{"action_id":"deep","payloads":[{"a":${'['.repeat(30000)}${']'.repeat(30000)}}]}`;
+      const withAndWithoutKey: Record<string, string>[] = [{}, { 'idempotency-key': 'deep-1' }];
+      for (const headers of withAndWithoutKey) {
+        const response = await api.post('/batch/execute', deep, headers);
+        expect(response.status).toBe(400);
+        expect(response.body.errors).toEqual([
+          {
+            field: 'payloads[0]',
+            message: 'must not nest objects or arrays more than 100 levels deep',
+          },
+        ]);
+      }
     });
 
     it('answers a body that is not JSON with 400, a body over MAX_BODY_BYTES with 413, other types with 415', async () => {

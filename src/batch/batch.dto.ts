@@ -1,5 +1,5 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { Type } from 'class-transformer';
+import { Transform, Type } from 'class-transformer';
 import {
   IsArray,
   IsIn,
@@ -111,8 +111,9 @@ export class StatusQueryDto {
   @Max(1000)
   limit?: number;
 
-  @ApiPropertyOptional({ enum: ITEM_STATUSES })
+  @ApiPropertyOptional({ enum: ITEM_STATUSES, description: 'Empty or absent: every item.' })
   @IsOptional()
+  @Transform(({ value }: { value: unknown }) => (value === '' ? undefined : value))
   @IsIn(ITEM_STATUSES)
   status?: ItemStatus;
 }

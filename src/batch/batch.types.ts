@@ -87,6 +87,11 @@ export const SUMMARY_FIELD: Record<ItemStatus, keyof BatchSummary> = {
 };
 
 export function itemIdOf(payload: unknown, index: number): string | number {
+  return ownIdOf(payload) ?? String(index);
+}
+
+/** The payload's `id` if it is a string or a finite number (`1e400` parses as Infinity). */
+export function ownIdOf(payload: unknown): string | number | undefined {
   const id = (payload as { id?: unknown }).id;
-  return typeof id === 'string' || typeof id === 'number' ? id : String(index);
+  return typeof id === 'string' || (typeof id === 'number' && Number.isFinite(id)) ? id : undefined;
 }

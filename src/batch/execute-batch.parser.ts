@@ -7,6 +7,12 @@ import type { BatchOptions } from './batch.types.js';
 import { ExecuteBatchDto } from './batch.dto.js';
 
 const MAX_REPORTED_ITEM_ERRORS = 10;
+/**
+ * Deepest nesting of objects and arrays in a payload (the payload itself is level 1). JSON.parse
+ * takes any depth, but serialising and hashing a payload thousands of levels deep would overflow
+ * the stack: such a payload is refused here rather than failing later.
+ */
+export const MAX_PAYLOAD_DEPTH = 100;
 
 export interface ParsedBatch {
   actionId: string;
@@ -25,6 +31,24 @@ function callbackProblem(value: string, allowedHosts: string[]): string | undefi
   if (url.protocol === 'https:') return undefined;
   if (url.protocol === 'http:' && allowedHosts.includes(url.hostname)) return undefined;
   return 'must be https (http only for hosts in CALLBACK_ALLOWED_HOSTS)';
+}
+
+/** Whether `root` holds objects or arrays nested more than `limit` levels (iterative: any depth). */
+function nestedDeeperThan(root: object, limit: number): boolean {
+  const pending: object[] = [root];
+  const depths: number[] = [1];
+  while (pending.length > 0) {
+    const value = pending.pop() as object;
+    const depth = depths.pop() as number;
+    for (const key in value) {
+      const child = (value as Record<string, unknown>)[key];
+      if (typeof child !== 'object' || child === null) continue;
+      if (depth + 1 > limit) return true;
+      pending.push(child);
+      depths.push(depth + 1);
+    }
+  }
+  return false;
 }
 
 /**
@@ -60,6 +84,12 @@ export function parseExecuteBatch(body: unknown, config: AppConfig): ParsedBatch
       const item: unknown = payloads[index];
       if (typeof item !== 'object' || item === null || Array.isArray(item)) {
         errors.push({ field: `payloads[${index}]`, message: 'must be a JSON object' });
+        reported += 1;
+      } else if (nestedDeeperThan(item, MAX_PAYLOAD_DEPTH)) {
+        errors.push({
+          field: `payloads[${index}]`,
+          message: `must not nest objects or arrays more than ${MAX_PAYLOAD_DEPTH} levels deep`,
+        });
         reported += 1;
       }
     }

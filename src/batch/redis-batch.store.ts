@@ -6,6 +6,7 @@ import { AppConfig } from '../config/app-config.js';
 import { isRedisUnavailable, notReady, RedisConnection } from '../redis/redis.connection.js';
 import { BatchStore, type IdempotencyRecord } from './batch.store.js';
 import {
+  ownIdOf,
   SUMMARY_FIELD,
   type BatchListEntry,
   type BatchMeta,
@@ -494,8 +495,8 @@ function chunkFields(payloads: unknown[], chunkSize: number): (string | number)[
 function idFields(payloads: unknown[]): (string | number)[] {
   const fields: (string | number)[] = [];
   payloads.forEach((payload, index) => {
-    const id = (payload as { id?: unknown }).id;
-    if (typeof id === 'string' || typeof id === 'number') fields.push(index, JSON.stringify(id));
+    const id = ownIdOf(payload);
+    if (id !== undefined) fields.push(index, JSON.stringify(id));
   });
   return fields;
 }
