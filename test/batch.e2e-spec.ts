@@ -509,3 +509,38 @@ describe('intake saturation', () => {
     ).toBe(202);
   });
 });
+
+describe('shutdown (in-memory mode)', () => {
+  it('refuses new batches with 503 while draining, since the process would lose them', async () => {
+    const sim = await startSimulator({ port: 0, profiles: { '*': { latency_ms: 200 } } });
+    const { app, url } = await startTestApp({
+      CXONE_API_URL: sim.url,
+      SHUTDOWN_GRACE_SECONDS: '1',
+    });
+    const api = apiFor(url);
+    try {
+      const running = await api.post('/batch/execute', {
+        action_id: 'long',
+        payloads: payloads(20),
+        max_workers: 1,
+      });
+      expect(running.status).toBe(202);
+      const closing = app.close();
+      // The HTTP server still answers while the queue drains (beforeApplicationShutdown).
+      for (let i = 0; i < 100 && (await fetch(`${url}/health/ready`)).status !== 503; i++) {
+        await sleep(20);
+      }
+      const refused = await api.post('/batch/execute', {
+        action_id: 'late',
+        payloads: payloads(1),
+      });
+      expect(refused.status).toBe(503);
+      expect(refused.body.code).toBe('NOT_READY');
+      expect(refused.headers.get('retry-after')).toBe('2');
+      await closing;
+      expect(sim.stats().actions.late).toBeUndefined();
+    } finally {
+      await sim.close();
+    }
+  });
+});

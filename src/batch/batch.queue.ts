@@ -10,4 +10,10 @@ export abstract class BatchQueue {
   abstract queuedItems(): Promise<number>;
   /** Stops taking new batches and waits up to `graceMs` for running ones (shutdown). */
   abstract close(graceMs: number): Promise<void>;
+  /**
+   * Throws a 503 problem when a batch accepted now could be lost (this process runs it and is
+   * shutting down). By default it never does: a queue that persists batches lets another
+   * replica run them.
+   */
+  assertAccepting(): void {}
 }

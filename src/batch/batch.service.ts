@@ -48,6 +48,7 @@ export class BatchService {
 
   async submit(body: unknown, trace: TraceContext, idempotencyKey?: string): Promise<SubmitResult> {
     const parsed = parseExecuteBatch(body, this.config);
+    this.queue.assertAccepting();
     const batchId = randomUUID();
 
     if (idempotencyKey !== undefined) {

@@ -1,5 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { AsyncResource } from 'node:async_hooks';
+import { DomainError } from '../common/domain-error.js';
 import { settlesWithin } from '../common/settles-within.js';
 import { BatchQueue } from './batch.queue.js';
 import { BatchRunner } from './batch.runner.js';
@@ -11,6 +12,7 @@ export class InMemoryBatchQueue extends BatchQueue {
   private readonly logger = new Logger(InMemoryBatchQueue.name);
   private readonly runs = new Map<string, Promise<void>>();
   private items = 0;
+  private closing = false;
   /**
    * Runs a batch in the context this queue was built in, not the accepting request's: the run
    * outlives the request, and must not keep it (or its request-bound logger) alive.
@@ -39,7 +41,23 @@ export class InMemoryBatchQueue extends BatchQueue {
     return this.items;
   }
 
+  /** A batch accepted while this process shuts down would die with it: refused with 503 instead. */
+  override assertAccepting(): void {
+    if (this.closing) {
+      throw new DomainError(
+        'NOT_READY',
+        'The process is shutting down and would lose a new batch; submit it again shortly.',
+        { retryAfterSeconds: 2 },
+      );
+    }
+  }
+
   async close(graceMs: number): Promise<void> {
-    await settlesWithin(Promise.allSettled(this.runs.values()), graceMs);
+    this.closing = true;
+    // Until the grace is spent, also for a batch whose intake passed assertAccepting just before.
+    const deadline = Date.now() + graceMs;
+    while (this.runs.size > 0 && Date.now() < deadline) {
+      await settlesWithin(Promise.allSettled(this.runs.values()), deadline - Date.now());
+    }
   }
 }
