@@ -1,10 +1,34 @@
-import { createKeyv as createRedisKeyv } from '@keyv/redis';
+import KeyvRedis, { type KeyvRedisOptions, type RedisClientConnectionType } from '@keyv/redis';
 import { createKeyv } from 'cacheable';
-import type { Keyv } from 'keyv';
+import { Keyv } from 'keyv';
 import type { AppConfig } from '../config/app-config.js';
 
 /** While Redis cannot be reached at start, a cache call gives up after this (a miss, not a hang). */
 const REDIS_CONNECT_TIMEOUT_MS = 300;
+
+/**
+ * KeyvRedis connects on first use, and every call arriving while that connection is being made
+ * starts a connection of its own: all but one fail, each dropping the connection being made, so
+ * a new replica's first burst of calls missed results that were in Redis. Here they wait for the
+ * one connection. A connected client that lost Redis is returned at once (its commands fail fast:
+ * misses, as during any outage).
+ */
+class SharedConnectKeyvRedis extends KeyvRedis<unknown> {
+  private connecting: Promise<RedisClientConnectionType> | undefined;
+
+  override getClient(): Promise<RedisClientConnectionType> {
+    // isOpen turns true as soon as a connection starts; only ours is worth waiting for.
+    // (A single client, from a URL: the cluster and sentinel types have no isReady.)
+    const { isOpen, isReady } = this.client as { isOpen: boolean; isReady?: boolean };
+    if (isReady === true || (isOpen && this.connecting === undefined)) {
+      return super.getClient();
+    }
+    this.connecting ??= super.getClient().finally(() => {
+      this.connecting = undefined;
+    });
+    return this.connecting;
+  }
+}
 
 /**
  * The one place that decides where cached results live: an in-process LRU bounded by
@@ -15,21 +39,27 @@ const REDIS_CONNECT_TIMEOUT_MS = 300;
 export function createResultCacheStores(config: AppConfig): Keyv[] {
   // `redis?.`: unit tests hand in a config with only `cache`.
   if (config.redis?.url) {
-    const keyv = createRedisKeyv(
+    const namespace = `${config.redis.keyPrefix}cache`;
+    const options: KeyvRedisOptions = {
+      namespace,
+      throwOnConnectError: false,
+      // ResultCache turns failures into misses and logs them (at most once a minute).
+      throwOnErrors: true,
+      connectionTimeout: REDIS_CONNECT_TIMEOUT_MS,
+    };
+    const store = new SharedConnectKeyvRedis(
       {
         url: config.redis.url,
         // Redis down: fail at once (a cache miss) instead of queueing the command.
         disableOfflineQueue: true,
-        socket: { reconnectStrategy: (attempt) => Math.min(100 * 2 ** attempt, 2000) },
+        socket: { reconnectStrategy: (attempt: number) => Math.min(100 * 2 ** attempt, 2000) },
       },
-      {
-        namespace: `${config.redis.keyPrefix}cache`,
-        throwOnConnectError: false,
-        // ResultCache turns failures into misses and logs them (at most once a minute).
-        throwOnErrors: true,
-        connectionTimeout: REDIS_CONNECT_TIMEOUT_MS,
-      },
+      options,
     );
+    // As @keyv/redis's createKeyv builds it: the namespace on the store, none added by Keyv.
+    store.namespace = namespace;
+    const keyv = new Keyv(store, { namespace, useKeyPrefix: false });
+    keyv.throwOnErrors = true;
     // Connection errors are also emitted; an 'error' event nobody listens to would crash.
     keyv.on('error', () => undefined);
     return [keyv];
