@@ -55,7 +55,10 @@ export async function createApp(
   // First: every request, even one refused by body parsing, gets its trace context and timing.
   app.use(app.get(HttpTelemetry).middleware);
   app.use(requireJsonBodies);
-  app.useBodyParser('json', { limit: config.batch.maxBodyBytes, type: JSON_TYPES });
+  // strict: false: a body that is valid JSON but not an object (`null`, `[]`, `1`) reaches the
+  // route, which names the problem ("body: must be a JSON object") instead of the parser calling
+  // it invalid JSON.
+  app.useBodyParser('json', { limit: config.batch.maxBodyBytes, type: JSON_TYPES, strict: false });
   SwaggerModule.setup('docs', app, () => buildOpenApiDocument(app), {
     jsonDocumentUrl: 'docs-json',
   });

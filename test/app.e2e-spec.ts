@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { ReadinessService } from '../src/health/readiness.service.js';
-import { startTestApp } from './helpers/test-app.js';
+import { authHeader, startTestApp } from './helpers/test-app.js';
 
 describe('the application shell', () => {
   let app: NestExpressApplication;
@@ -40,6 +40,20 @@ describe('the application shell', () => {
     expect(body.status).toBe(400);
     expect(body.detail).toMatch(/not valid JSON|JSON/);
     expect(JSON.stringify(body)).not.toMatch(/at .*\.js:\d+/);
+  });
+
+  it('names the body when it is valid JSON but not an object', async () => {
+    for (const text of ['null', '1', '"x"', 'true', '[]']) {
+      const response = await fetch(`${url}/batch/execute`, {
+        method: 'POST',
+        headers: { ...authHeader, 'content-type': 'application/json' },
+        body: text,
+      });
+      expect(response.status).toBe(400);
+      expect((await response.json()).errors).toEqual([
+        { field: 'body', message: 'must be a JSON object' },
+      ]);
+    }
   });
 
   it('answers a non-JSON body with 415', async () => {
