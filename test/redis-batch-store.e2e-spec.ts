@@ -5,9 +5,14 @@ import type { BatchMeta, ItemOutcome } from '../src/batch/batch.types.js';
 import { RedisBatchStore } from '../src/batch/redis-batch.store.js';
 import { DomainError } from '../src/common/domain-error.js';
 import type { AppConfig } from '../src/config/app-config.js';
-import { loadConfig } from '../src/config/load-config.js';
 import { RedisConnection } from '../src/redis/redis.connection.js';
-import { deleteKeys, describeWithRedis, SHARED_REDIS_URL, uniquePrefix } from './helpers/redis.js';
+import {
+  deleteKeys,
+  describeWithRedis,
+  redisTestConfig,
+  SHARED_REDIS_URL,
+  uniquePrefix,
+} from './helpers/redis.js';
 import { freePort } from './helpers/service-process.js';
 
 // The Redis batch store against a real Redis, case for case with the in-memory store's rules.
@@ -15,14 +20,7 @@ import { freePort } from './helpers/service-process.js';
 const describeRedis = await describeWithRedis();
 
 function configFor(prefix: string, redisUrl = SHARED_REDIS_URL): AppConfig {
-  return loadConfig({
-    CXONE_SIMULATOR: 'true',
-    CXONE_API_URL: 'http://127.0.0.1:9',
-    AUTH_DISABLED: 'true',
-    REDIS_URL: redisUrl,
-    REDIS_KEY_PREFIX: prefix,
-    BATCH_RETENTION_SECONDS: '1',
-  });
+  return redisTestConfig(prefix, { REDIS_URL: redisUrl, BATCH_RETENTION_SECONDS: '1' });
 }
 
 let seq = 0;

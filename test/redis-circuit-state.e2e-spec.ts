@@ -3,23 +3,16 @@ import {
   CLOSED_VIEW_MS,
   RedisCircuitStateStore,
 } from '../src/circuit-breaker/redis-circuit-state.store.js';
-import { loadConfig } from '../src/config/load-config.js';
 import { RedisConnection } from '../src/redis/redis.connection.js';
-import { deleteKeys, describeWithRedis, SHARED_REDIS_URL, uniquePrefix } from './helpers/redis.js';
+import { describeWithRedis, redisTestSpace } from './helpers/redis.js';
 
 // Breaker state in Redis, seen by two "replicas" (two connections): one circuit, one probe.
 
 const describeRedis = await describeWithRedis();
 
 describeRedis('RedisCircuitStateStore (real Redis)', () => {
-  const prefix = uniquePrefix('circuit');
-  const config = loadConfig({
-    CXONE_SIMULATOR: 'true',
-    CXONE_API_URL: 'http://127.0.0.1:9',
-    AUTH_DISABLED: 'true',
-    REDIS_URL: SHARED_REDIS_URL,
-    REDIS_KEY_PREFIX: prefix,
-  });
+  const space = redisTestSpace('circuit');
+  const { config } = space;
   const connections = [new RedisConnection(config), new RedisConnection(config)];
   const [one, two] = connections.map(
     (connection) => new RedisCircuitStateStore(connection, config),
@@ -30,7 +23,7 @@ describeRedis('RedisCircuitStateStore (real Redis)', () => {
     await Promise.all(connections.map((connection) => connection.onModuleInit()));
   });
   afterAll(async () => {
-    await deleteKeys(SHARED_REDIS_URL, prefix);
+    await space.deleteKeys();
     await Promise.all(connections.map((connection) => connection.onApplicationShutdown()));
   });
 

@@ -3,8 +3,7 @@ import { createCache, type Cache } from 'cache-manager';
 import { ResultCache } from '../src/cache/result-cache.service.js';
 import { createResultCacheStores } from '../src/cache/result-cache.store.js';
 import { canonicalJson } from '../src/common/canonical-json.js';
-import { loadConfig } from '../src/config/load-config.js';
-import { deleteKeys, describeWithRedis, SHARED_REDIS_URL, uniquePrefix } from './helpers/redis.js';
+import { describeWithRedis, redisTestSpace } from './helpers/redis.js';
 
 // The result cache on Redis as replicas share it: what one process stored, a process started
 // afterwards reads, from its very first burst of calls on.
@@ -12,14 +11,8 @@ import { deleteKeys, describeWithRedis, SHARED_REDIS_URL, uniquePrefix } from '.
 const describeRedis = await describeWithRedis();
 
 describeRedis('ResultCache on Redis (real Redis)', () => {
-  const prefix = uniquePrefix('result-cache');
-  const config = loadConfig({
-    CXONE_SIMULATOR: 'true',
-    CXONE_API_URL: 'http://127.0.0.1:9',
-    AUTH_DISABLED: 'true',
-    REDIS_URL: SHARED_REDIS_URL,
-    REDIS_KEY_PREFIX: prefix,
-  });
+  const space = redisTestSpace('result-cache');
+  const { config } = space;
   const managers: Cache[] = [];
   const replica = (): ResultCache => {
     const manager = createCache({ stores: createResultCacheStores(config) });
@@ -31,7 +24,7 @@ describeRedis('ResultCache on Redis (real Redis)', () => {
   beforeAll(() => Logger.overrideLogger(false));
   afterAll(async () => {
     await Promise.all(managers.map((manager) => manager.disconnect()));
-    await deleteKeys(SHARED_REDIS_URL, prefix);
+    await space.deleteKeys();
   });
 
   it("serves another process's results to a new one's first burst of concurrent reads", async () => {

@@ -5,6 +5,8 @@ import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import type { AppConfig } from '../../src/config/app-config.js';
+import { loadConfig } from '../../src/config/load-config.js';
 import { freePort, waitFor } from './service-process.js';
 
 export const SHARED_REDIS_URL = 'redis://127.0.0.1:6379';
@@ -34,6 +36,35 @@ export async function describeWithRedis(): Promise<jest.Describe> {
     'Redis is not reachable at 127.0.0.1:6379: skipping the Redis (distributed mode) tests',
   );
   return describe.skip;
+}
+
+/**
+ * The configuration of a replica on the shared Redis under `prefix` that calls no real CXone;
+ * `env` adds or replaces variables (another REDIS_URL, say).
+ */
+export function redisTestConfig(prefix: string, env: Record<string, string> = {}): AppConfig {
+  return loadConfig({
+    CXONE_SIMULATOR: 'true',
+    CXONE_API_URL: 'http://127.0.0.1:9',
+    AUTH_DISABLED: 'true',
+    REDIS_URL: SHARED_REDIS_URL,
+    REDIS_KEY_PREFIX: prefix,
+    ...env,
+  });
+}
+
+/** A test file's own key prefix on the shared Redis, its configuration, and its cleanup. */
+export function redisTestSpace(name: string): {
+  prefix: string;
+  config: AppConfig;
+  deleteKeys(): Promise<void>;
+} {
+  const prefix = uniquePrefix(name);
+  return {
+    prefix,
+    config: redisTestConfig(prefix),
+    deleteKeys: () => deleteKeys(SHARED_REDIS_URL, prefix),
+  };
 }
 
 /** A key prefix of its own for one test file, so parallel runs never meet. */
