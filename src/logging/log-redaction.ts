@@ -67,7 +67,9 @@ export function secretsOf(config: AppConfig): string[] {
   for (const url of [config.redis.url, config.proxy?.HTTP_PROXY, config.proxy?.HTTPS_PROXY]) {
     if (url === undefined) continue;
     try {
-      secrets.push(decodeURIComponent(new URL(url).password));
+      // As written in the URL (percent-encoded) and as sent.
+      const { password } = new URL(url);
+      secrets.push(password, decodeURIComponent(password));
     } catch {
       // not a URL: load-config already refused it
     }
