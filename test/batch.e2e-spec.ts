@@ -5,6 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { startSimulator, type SimulatorHandle } from '../src/simulator/simulator.server.js';
 import { apiFor, payloads, type Api } from './helpers/api.js';
+import { waitFor } from './helpers/service-process.js';
 import { startTestApp } from './helpers/test-app.js';
 
 const CALLBACK_SECRET = 'callback-secret-0123456789';
@@ -527,9 +528,11 @@ describe('shutdown (in-memory mode)', () => {
       expect(running.status).toBe(202);
       const closing = app.close();
       // The HTTP server still answers while the queue drains (beforeApplicationShutdown).
-      for (let i = 0; i < 100 && (await fetch(`${url}/health/ready`)).status !== 503; i++) {
-        await sleep(20);
-      }
+      await waitFor(
+        async () => (await fetch(`${url}/health/ready`)).status === 503,
+        2000,
+        'readiness turning 503',
+      );
       const refused = await api.post('/batch/execute', {
         action_id: 'late',
         payloads: payloads(1),
