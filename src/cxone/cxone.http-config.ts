@@ -1,5 +1,6 @@
 import type { HttpModuleOptions } from '@nestjs/axios';
 import type { AxiosInstance } from 'axios';
+import { outgoing } from '../common/turn-batch.js';
 import { continuations } from '../common/turn-budget.js';
 import type { AppConfig } from '../config/app-config.js';
 import { nodeHttpAdapter } from './node-http.adapter.js';
@@ -19,6 +20,7 @@ export function cxoneHttpOptions(config: AppConfig): HttpModuleOptions {
       connections: config.cxone.maxConcurrency,
       maxResponseBytes: MAX_RESPONSE_BYTES,
       handOn: continuations.run,
+      dispatch: outgoing.run,
       ...(config.proxy ? { proxyEnv: config.proxy } : {}),
     }),
     maxRedirects: 0,

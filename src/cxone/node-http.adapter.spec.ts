@@ -23,9 +23,11 @@ describe('nodeHttpAdapter (over real loopback HTTP)', () => {
   let adapter: ClosableAdapter;
   let client: AxiosInstance;
   let connections = 0;
+  const received: string[] = [];
 
   beforeAll(async () => {
     server = createServer((req, res) => {
+      received.push(req.headers['x-request-id'] as string);
       switch (req.url) {
         case '/json':
           res.writeHead(200, { 'content-type': 'application/json', 'retry-after': '3' });
@@ -163,6 +165,44 @@ describe('nodeHttpAdapter (over real loopback HTTP)', () => {
       client.get(`${base}/hang`, { signal: controller.signal, timeout: 5000 }),
     );
     expect(error.code).toBe('ERR_CANCELED');
+  });
+
+  it('sends through `dispatch`; a call cancelled or timed out before it is sent never is', async () => {
+    const held: (() => void)[] = [];
+    const holding = nodeHttpAdapter({
+      connections: 4,
+      maxResponseBytes: 4096,
+      dispatch: (send) => held.push(send),
+    });
+    const heldClient = axios.create({ adapter: holding, responseType: 'text' });
+    try {
+      const controller = new AbortController();
+      const cancelled = failureOf(
+        heldClient.post(`${base}/json`, '{}', {
+          headers: { 'X-Request-Id': 'held-cancelled' },
+          signal: controller.signal,
+        }),
+      );
+      const timedOut = failureOf(
+        heldClient.post(`${base}/json`, '{}', {
+          headers: { 'X-Request-Id': 'held-timeout' },
+          timeout: 20,
+        }),
+      );
+      const sent = heldClient.post(`${base}/json`, '{}', {
+        headers: { 'X-Request-Id': 'held-sent' },
+      });
+      controller.abort();
+      expect((await cancelled).code).toBe('ERR_CANCELED');
+      expect((await timedOut).code).toBe('ETIMEDOUT');
+      expect(held).toHaveLength(3);
+
+      for (const send of held) send();
+      expect(JSON.parse((await sent).data as string)).toEqual({ echo: 'held-sent' });
+      expect(received.filter((id) => id?.startsWith('held-'))).toEqual(['held-sent']);
+    } finally {
+      await holding.close();
+    }
   });
 });
 

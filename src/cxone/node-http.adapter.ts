@@ -32,6 +32,11 @@ export interface NodeHttpAdapterOptions {
    * the turn that read it. The service passes a `TurnBudget`'s `run`.
    */
   handOn?: (task: () => void) => void;
+  /**
+   * Where a request is created and written to its socket; by default at once. The service passes
+   * a `TurnBatch`'s `run`, so the requests a turn starts are written together.
+   */
+  dispatch?: (send: () => void) => void;
   /** HTTP_PROXY, HTTPS_PROXY, NO_PROXY for Node's built-in proxy support; unset: direct connections. */
   proxyEnv?: ProxyEnv;
 }
@@ -102,6 +107,7 @@ export function nodeHttpAdapter(options: NodeHttpAdapterOptions): ClosableAdapte
     ...(options.proxyEnv ? { proxyEnv: options.proxyEnv } : {}),
   };
   const handOn = options.handOn ?? atOnce;
+  const dispatch = options.dispatch ?? atOnce;
   const httpAgent = new Agent(agentOptions);
   const httpsAgent = new HttpsAgent(agentOptions);
   const targetOf = targetCache();
@@ -136,10 +142,39 @@ export function nodeHttpAdapter(options: NodeHttpAdapterOptions): ClosableAdapte
         done();
         reject(error);
       };
+      let req: ClientRequest | undefined;
+      /** Rejects with the error of the interruption, or ECONNRESET for a connection that closed. */
+      const reportClosed = (): void => {
+        if (interruption === 'timeout') {
+          fail(
+            new AxiosError(
+              `timeout of ${timeoutMs}ms exceeded`,
+              AxiosError.ETIMEDOUT,
+              config,
+              request,
+            ),
+          );
+        } else if (interruption === 'cancel') {
+          fail(new CanceledError(undefined, config, request));
+        } else if (interruption === 'too-large') {
+          fail(
+            new AxiosError(
+              `maxContentLength size of ${limit} exceeded`,
+              AxiosError.ERR_BAD_RESPONSE,
+              config,
+              request,
+            ),
+          );
+        } else {
+          fail(new AxiosError('socket hang up', 'ECONNRESET', config, request));
+        }
+      };
       const interrupt = (why: Interruption): void => {
         if (settled || interruption) return;
         interruption = why;
-        req.destroy();
+        // Not sent yet: nothing to close, and the dispatched send will see the interruption.
+        if (req) req.destroy();
+        else reportClosed();
       };
       const onExternalAbort = (): void => interrupt('cancel');
 
@@ -188,60 +223,42 @@ export function nodeHttpAdapter(options: NodeHttpAdapterOptions): ClosableAdapte
         });
       };
 
-      let req: ClientRequest;
-      try {
-        req = (secure ? httpsRequest : httpRequest)(
-          {
-            ...target,
-            method: (config.method ?? 'get').toUpperCase(),
-            headers: headers.toJSON(true),
-            agent: secure ? httpsAgent : httpAgent,
-          },
-          onResponse,
-        );
-      } catch (error) {
-        // Refused before sending (a header value node:http will not write): a call error, not a crash.
-        const { code, message } = error as NodeJS.ErrnoException;
-        reject(new AxiosError(message, code ?? AxiosError.ERR_BAD_OPTION_VALUE, config, request));
-        return;
-      }
-      req.on('error', (error: NodeJS.ErrnoException) => {
-        if (interruption) return; // 'close' reports it
-        const code = error.code ?? 'ERR_NETWORK';
-        fail(new AxiosError(error.message, code, config, request));
-      });
-      // Also emitted after every answer, when the socket goes back to the pool.
-      req.on('close', () => {
-        if (settled) return;
-        if (interruption === 'timeout') {
-          fail(
-            new AxiosError(
-              `timeout of ${timeoutMs}ms exceeded`,
-              AxiosError.ETIMEDOUT,
-              config,
-              request,
-            ),
+      const send = (): void => {
+        if (settled || interruption) return;
+        let sent: ClientRequest;
+        try {
+          sent = (secure ? httpsRequest : httpRequest)(
+            {
+              ...target,
+              method: (config.method ?? 'get').toUpperCase(),
+              headers: headers.toJSON(true),
+              agent: secure ? httpsAgent : httpAgent,
+            },
+            onResponse,
           );
-        } else if (interruption === 'cancel') {
-          fail(new CanceledError(undefined, config, request));
-        } else if (interruption === 'too-large') {
-          fail(
-            new AxiosError(
-              `maxContentLength size of ${limit} exceeded`,
-              AxiosError.ERR_BAD_RESPONSE,
-              config,
-              request,
-            ),
-          );
-        } else {
-          fail(new AxiosError('socket hang up', 'ECONNRESET', config, request));
+        } catch (error) {
+          // Refused before sending (a header value node:http will not write): a call error, not a crash.
+          const { code, message } = error as NodeJS.ErrnoException;
+          fail(new AxiosError(message, code ?? AxiosError.ERR_BAD_OPTION_VALUE, config, request));
+          return;
         }
-      });
+        req = sent;
+        sent.on('error', (error: NodeJS.ErrnoException) => {
+          if (interruption) return; // 'close' reports it
+          const code = error.code ?? 'ERR_NETWORK';
+          fail(new AxiosError(error.message, code, config, request));
+        });
+        // Also emitted after every answer, when the socket goes back to the pool.
+        sent.on('close', () => {
+          if (!settled) reportClosed();
+        });
+        sent.end(body);
+      };
 
       const timer = timeoutMs > 0 ? setTimeout(() => interrupt('timeout'), timeoutMs) : undefined;
       if (external?.aborted) interrupt('cancel');
       else external?.addEventListener?.('abort', onExternalAbort, { once: true });
-      req.end(body);
+      dispatch(send);
     });
 
   return Object.assign(adapter, {
