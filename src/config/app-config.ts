@@ -69,6 +69,13 @@ export class AppConfig {
     sampler: (typeof TRACE_SAMPLERS)[number];
     /** Ratio of the `*traceidratio` samplers, 0..1. */
     samplerRatio: number;
+    /** The batch span processor's OTEL_BSP_* settings. */
+    batch: {
+      scheduledDelayMillis: number;
+      exportTimeoutMillis: number;
+      maxQueueSize: number;
+      maxExportBatchSize: number;
+    };
     /**
      * Values of OTEL_EXPORTER_OTLP_HEADERS and OTEL_EXPORTER_OTLP_TRACES_HEADERS (a collector's
      * API key, say): the exporter reads the variables itself; these are kept so that no log

@@ -144,6 +144,21 @@ export class EnvDto {
   @IsOptional() @IsString() @MinLength(1) OTEL_SERVICE_NAME?: string;
   @IsOptional() @IsIn(TRACE_SAMPLERS) OTEL_TRACES_SAMPLER?: (typeof TRACE_SAMPLERS)[number];
   @IsOptional() @Type(() => Number) @IsNumber() @Min(0) @Max(1) OTEL_TRACES_SAMPLER_ARG?: number;
+  // Batch span processor (OpenTelemetry SDK environment specification).
+  @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(60_000) OTEL_BSP_SCHEDULE_DELAY?: number;
+  @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(300_000) OTEL_BSP_EXPORT_TIMEOUT?: number;
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(1_000_000)
+  OTEL_BSP_MAX_QUEUE_SIZE?: number;
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(1_000_000)
+  OTEL_BSP_MAX_EXPORT_BATCH_SIZE?: number;
   @IsOptional() @Transform(toBoolean) @IsBoolean() METRICS_ENABLED?: boolean;
   @IsOptional() @IsIn(LOG_LEVELS) LOG_LEVEL?: (typeof LOG_LEVELS)[number];
   @IsOptional() @Transform(toBoolean) @IsBoolean() LOG_PRETTY?: boolean;

@@ -57,6 +57,12 @@ describe('loadConfig', () => {
       sampler: 'parentbased_always_on',
       samplerRatio: 1,
       headerValues: [],
+      batch: {
+        scheduledDelayMillis: 5000,
+        exportTimeoutMillis: 30000,
+        maxQueueSize: 2048,
+        maxExportBatchSize: 128,
+      },
     });
   });
 
@@ -143,6 +149,10 @@ describe('loadConfig', () => {
     ['OTEL_TRACES_SAMPLER_ARG', '1.5', 'must not be greater than 1'],
     ['OTEL_EXPORTER_OTLP_PROTOCOL', 'grpc', 'must be one of'],
     ['OTEL_EXPORTER_OTLP_HEADERS', 'just-a-key', 'must be key=value pairs'],
+    ['OTEL_BSP_MAX_EXPORT_BATCH_SIZE', '0', 'must not be less than 1'],
+    ['OTEL_BSP_MAX_QUEUE_SIZE', 'big', 'must be an integer'],
+    ['OTEL_BSP_SCHEDULE_DELAY', '1.5', 'must be an integer'],
+    ['OTEL_BSP_EXPORT_TIMEOUT', '-1', 'must not be less than 1'],
     ['METRICS_ENABLED', 'perhaps', 'must be a boolean'],
     ['CALLBACK_SECRET', 'short', 'must be at least 16 characters'],
   ])('names %s=%s as malformed', (variable, value, problem) => {
@@ -157,6 +167,27 @@ describe('loadConfig', () => {
     expect(message).not.toContain('tiny-secret');
     const headers = problemOf({ ...base, OTEL_EXPORTER_OTLP_TRACES_HEADERS: 'collector-key-123' });
     expect(headers).not.toContain('collector-key-123');
+  });
+
+  it('reads the batch span processor settings (OTEL_BSP_*)', () => {
+    const config = loadConfig({
+      ...base,
+      OTEL_BSP_SCHEDULE_DELAY: '1000',
+      OTEL_BSP_EXPORT_TIMEOUT: '5000',
+      OTEL_BSP_MAX_QUEUE_SIZE: '64',
+    });
+    expect(config.otel.batch).toEqual({
+      scheduledDelayMillis: 1000,
+      exportTimeoutMillis: 5000,
+      maxQueueSize: 64,
+      maxExportBatchSize: 64,
+    });
+    expect(
+      loadConfig({ ...base, OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '512' }).otel.batch.maxExportBatchSize,
+    ).toBe(512);
+    expect(problemOf({ ...base, OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '4096' })).toContain(
+      'OTEL_BSP_MAX_EXPORT_BATCH_SIZE must not be greater than OTEL_BSP_MAX_QUEUE_SIZE (2048)',
+    );
   });
 
   it('keeps the OTLP header values (percent-decoded) as secrets for the logs', () => {

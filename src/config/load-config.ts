@@ -101,6 +101,29 @@ function headerValues(...lists: (string | undefined)[]): string[] {
 const NODE_HAS_PROXY_SUPPORT =
   typeof (http as { setGlobalProxyFromEnv?: unknown }).setGlobalProxyFromEnv === 'function';
 
+/**
+ * The batch span processor's settings. The export batch defaults to 128 spans, not the
+ * specification's 512: an export serialises its batch in one go on the event loop (9–15 ms for 512
+ * spans, one span per CXone call), long enough to show in the status poll p99 of a saturated
+ * service (CONTRACT section 6 (c)).
+ */
+function spanBatchSettings(dto: EnvDto): AppConfig['otel']['batch'] {
+  const maxQueueSize = dto.OTEL_BSP_MAX_QUEUE_SIZE ?? 2048;
+  const maxExportBatchSize = dto.OTEL_BSP_MAX_EXPORT_BATCH_SIZE ?? Math.min(128, maxQueueSize);
+  if (maxExportBatchSize > maxQueueSize) {
+    throw new ConfigError(
+      'OTEL_BSP_MAX_EXPORT_BATCH_SIZE',
+      `must not be greater than OTEL_BSP_MAX_QUEUE_SIZE (${maxQueueSize})`,
+    );
+  }
+  return {
+    scheduledDelayMillis: dto.OTEL_BSP_SCHEDULE_DELAY ?? 5000,
+    exportTimeoutMillis: dto.OTEL_BSP_EXPORT_TIMEOUT ?? 30_000,
+    maxQueueSize,
+    maxExportBatchSize,
+  };
+}
+
 /** The outbound proxy settings, the lower-case spelling first (as Node reads them); undefined without a proxy. */
 function proxySettings(dto: EnvDto): AppConfig['proxy'] {
   const httpProxy = dto.http_proxy ?? dto.HTTP_PROXY;
@@ -237,6 +260,7 @@ export function loadConfig(
       tracesEndpoint: dto.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
       sampler: dto.OTEL_TRACES_SAMPLER ?? 'parentbased_always_on',
       samplerRatio: dto.OTEL_TRACES_SAMPLER_ARG ?? 1,
+      batch: spanBatchSettings(dto),
       headerValues: headerValues(
         dto.OTEL_EXPORTER_OTLP_HEADERS,
         dto.OTEL_EXPORTER_OTLP_TRACES_HEADERS,

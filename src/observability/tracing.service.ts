@@ -133,7 +133,8 @@ export class Tracing implements OnApplicationShutdown {
       config.otel.tracesEndpoint ??
       (config.otel.exporterEndpoint ? `${config.otel.exporterEndpoint}/v1/traces` : undefined);
     if (url !== undefined && !config.otel.sdkDisabled) {
-      processors.push(new BatchSpanProcessor({ exporter: new OTLPTraceExporter({ url }) }));
+      const exporter = new OTLPTraceExporter({ url });
+      processors.push(new BatchSpanProcessor({ exporter, ...config.otel.batch }));
       reportSdkProblems();
     }
     this.enabled = !config.otel.sdkDisabled && processors.length > 0;
