@@ -17,7 +17,11 @@ function requireJsonBodies(req: Request, _res: Response, next: NextFunction): vo
     req.headers['transfer-encoding'] !== undefined ||
     Number(req.headers['content-length'] ?? 0) > 0;
   if (hasBody && !req.is(JSON_TYPES)) {
-    next(new DomainError('UNSUPPORTED_MEDIA_TYPE', 'Send the request body as application/json.'));
+    next(
+      new DomainError('UNSUPPORTED_MEDIA_TYPE', 'Send the request body as application/json.', {
+        errors: [{ field: 'Content-Type', message: 'must be application/json' }],
+      }),
+    );
     return;
   }
   next();

@@ -401,7 +401,9 @@ describe('batches end to end (in-memory mode, simulator over HTTP)', () => {
     });
 
     it('answers a body that is not JSON with 400, a body over MAX_BODY_BYTES with 413, other types with 415', async () => {
-      expect((await api.post('/batch/execute', '{"action_id":')).status).toBe(400);
+      const malformed = await api.post('/batch/execute', '{"action_id":');
+      expect(malformed.status).toBe(400);
+      expect(malformed.body.errors).toEqual([{ field: 'body', message: 'is not valid JSON' }]);
       expect((await api.post('/batch/execute', '[1,2]')).status).toBe(400);
       const big = await api.post('/batch/execute', {
         action_id: 'x',
@@ -409,10 +411,26 @@ describe('batches end to end (in-memory mode, simulator over HTTP)', () => {
       });
       expect(big.status).toBe(413);
       expect(big.body.code).toBe('PAYLOAD_TOO_LARGE');
+      expect(big.body.errors).toEqual([{ field: 'body', message: 'exceeds MAX_BODY_BYTES' }]);
       const form = await api.post('/batch/execute', 'a=1', {
         'content-type': 'application/x-www-form-urlencoded',
       });
       expect(form.status).toBe(415);
+      expect(form.body.errors).toEqual([
+        { field: 'Content-Type', message: 'must be application/json' },
+      ]);
+      const latin = await api.post('/batch/execute', '{}', {
+        'content-type': 'application/json; charset=latin1',
+      });
+      expect(latin.status).toBe(415);
+      expect(latin.body.errors).toEqual([
+        { field: 'Content-Type', message: 'names a charset that is not supported' },
+      ]);
+      const compressed = await api.post('/batch/execute', '{}', { 'content-encoding': 'compress' });
+      expect(compressed.status).toBe(415);
+      expect(compressed.body.errors).toEqual([
+        { field: 'Content-Encoding', message: 'is not supported' },
+      ]);
     });
 
     it('stays healthy after a storm of bad requests, and the next good batch completes', async () => {

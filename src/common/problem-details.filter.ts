@@ -40,35 +40,58 @@ interface BodyParserError {
   expose?: boolean;
 }
 
-function bodyParserProblem(
-  error: BodyParserError,
-): { status: number; code: ErrorCode; detail: string } | undefined {
-  switch (error.type) {
-    case 'entity.parse.failed':
-      return {
-        status: 400,
-        code: 'VALIDATION_FAILED',
-        detail: 'The request body is not valid JSON.',
-      };
-    case 'entity.too.large':
-      return {
-        status: 413,
-        code: 'PAYLOAD_TOO_LARGE',
-        detail: 'The request body exceeds MAX_BODY_BYTES.',
-      };
-    case 'encoding.unsupported':
-    case 'charset.unsupported':
-      return {
-        status: 415,
-        code: 'UNSUPPORTED_MEDIA_TYPE',
-        detail: 'Unsupported body encoding or charset.',
-      };
-    case 'request.aborted':
-    case 'request.size.invalid':
-      return { status: 400, code: 'VALIDATION_FAILED', detail: 'The request body was incomplete.' };
-    default:
-      return undefined;
-  }
+interface BodyProblem {
+  status: number;
+  code: ErrorCode;
+  detail: string;
+  errors: FieldError[];
+}
+
+const INCOMPLETE_BODY: BodyProblem = {
+  status: 400,
+  code: 'VALIDATION_FAILED',
+  detail: 'The request body was incomplete.',
+  errors: [{ field: 'body', message: 'is incomplete' }],
+};
+
+/** What body-parser refuses, by its error `type`: a problem naming the part of the request at fault. */
+const BODY_PARSER_PROBLEMS = new Map<string, BodyProblem>(
+  Object.entries({
+    'entity.parse.failed': {
+      status: 400,
+      code: 'VALIDATION_FAILED',
+      detail: 'The request body is not valid JSON.',
+      errors: [{ field: 'body', message: 'is not valid JSON' }],
+    },
+    'entity.too.large': {
+      status: 413,
+      code: 'PAYLOAD_TOO_LARGE',
+      detail: 'The request body exceeds MAX_BODY_BYTES.',
+      errors: [{ field: 'body', message: 'exceeds MAX_BODY_BYTES' }],
+    },
+    'encoding.unsupported': {
+      status: 415,
+      code: 'UNSUPPORTED_MEDIA_TYPE',
+      detail: 'Unsupported body encoding or charset.',
+      errors: [{ field: 'Content-Encoding', message: 'is not supported' }],
+    },
+    'charset.unsupported': {
+      status: 415,
+      code: 'UNSUPPORTED_MEDIA_TYPE',
+      detail: 'Unsupported body encoding or charset.',
+      errors: [{ field: 'Content-Type', message: 'names a charset that is not supported' }],
+    },
+    'request.aborted': INCOMPLETE_BODY,
+    'request.size.invalid': INCOMPLETE_BODY,
+  }),
+);
+
+/** The problem for a body-parser error: thrown as it is, or as the `cause` Nest's HttpException wraps. */
+function bodyParserProblemOf(exception: unknown): BodyProblem | undefined {
+  const parserError = (exception instanceof HttpException ? exception.cause : exception) as
+    BodyParserError | undefined;
+  const type = parserError?.type;
+  return typeof type === 'string' ? BODY_PARSER_PROBLEMS.get(type) : undefined;
 }
 
 function titleOf(status: number): string {
@@ -118,6 +141,11 @@ export class ProblemDetailsFilter implements ExceptionFilter {
       ...(errors ? { errors } : {}),
     });
 
+    const parserProblem = bodyParserProblemOf(exception);
+    if (parserProblem) {
+      const { status, code, detail, errors } = parserProblem;
+      return build(status, code, detail, errors);
+    }
     if (exception instanceof DomainError) {
       const status = STATUS_BY_CODE[exception.code] ?? 502;
       return build(status, exception.code, exception.message, exception.details.errors);
@@ -134,8 +162,6 @@ export class ProblemDetailsFilter implements ExceptionFilter {
         detail,
       );
     }
-    const parserProblem = bodyParserProblem(exception ?? {});
-    if (parserProblem) return build(parserProblem.status, parserProblem.code, parserProblem.detail);
     return build(500, 'INTERNAL', 'An unexpected error occurred. It has been logged.');
   }
 }
