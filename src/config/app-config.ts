@@ -1,4 +1,4 @@
-import type { LOG_LEVELS, TRACE_SAMPLERS } from './env.schema.js';
+import type { LOG_LEVELS, OTLP_PROTOCOLS, TRACE_SAMPLERS } from './env.schema.js';
 
 export type GrantType = 'client_credentials' | 'password';
 export type ClientAuth = 'body' | 'basic';
@@ -66,6 +66,8 @@ export class AppConfig {
     exporterEndpoint?: string;
     /** Full URL of the traces endpoint; wins over `exporterEndpoint`. */
     tracesEndpoint?: string;
+    /** OTEL_EXPORTER_OTLP_TRACES_PROTOCOL, else OTEL_EXPORTER_OTLP_PROTOCOL. */
+    protocol: (typeof OTLP_PROTOCOLS)[number];
     sampler: (typeof TRACE_SAMPLERS)[number];
     /** Ratio of the `*traceidratio` samplers, 0..1. */
     samplerRatio: number;

@@ -26,8 +26,8 @@ const toBoolean = ({ value }: { value: unknown }): unknown => {
 const urlOptions = { require_tld: false, require_protocol: true, protocols: ['http', 'https'] };
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
-/** OTLP encodings the trace exporter speaks (the OpenTelemetry default, protobuf over HTTP). */
-export const OTLP_PROTOCOLS = ['http/protobuf'] as const;
+/** OTLP transports the trace exporter speaks; `http/protobuf` is the OpenTelemetry default. */
+export const OTLP_PROTOCOLS = ['http/protobuf', 'http/json', 'grpc'] as const;
 /** OTEL_TRACES_SAMPLER values supported (OpenTelemetry SDK environment specification). */
 export const TRACE_SAMPLERS = [
   'always_on',
@@ -126,6 +126,9 @@ export class EnvDto {
   @IsOptional() @IsUrl(urlOptions) OTEL_EXPORTER_OTLP_ENDPOINT?: string;
   @IsOptional() @IsUrl(urlOptions) OTEL_EXPORTER_OTLP_TRACES_ENDPOINT?: string;
   @IsOptional() @IsIn(OTLP_PROTOCOLS) OTEL_EXPORTER_OTLP_PROTOCOL?: (typeof OTLP_PROTOCOLS)[number];
+  @IsOptional()
+  @IsIn(OTLP_PROTOCOLS)
+  OTEL_EXPORTER_OTLP_TRACES_PROTOCOL?: (typeof OTLP_PROTOCOLS)[number];
   @IsOptional()
   @Matches(OTLP_HEADERS, { message: 'must be key=value pairs separated by commas' })
   OTEL_EXPORTER_OTLP_HEADERS?: string;

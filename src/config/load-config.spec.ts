@@ -54,6 +54,7 @@ describe('loadConfig', () => {
       serviceName: 'cxone-orchestrator',
       exporterEndpoint: undefined,
       tracesEndpoint: undefined,
+      protocol: 'http/protobuf',
       sampler: 'parentbased_always_on',
       samplerRatio: 1,
       headerValues: [],
@@ -147,7 +148,8 @@ describe('loadConfig', () => {
     ['OTEL_SDK_DISABLED', 'sometimes', 'must be a boolean'],
     ['OTEL_TRACES_SAMPLER', 'random', 'must be one of'],
     ['OTEL_TRACES_SAMPLER_ARG', '1.5', 'must not be greater than 1'],
-    ['OTEL_EXPORTER_OTLP_PROTOCOL', 'grpc', 'must be one of'],
+    ['OTEL_EXPORTER_OTLP_PROTOCOL', 'http/xml', 'must be one of'],
+    ['OTEL_EXPORTER_OTLP_TRACES_PROTOCOL', 'grpc-web', 'must be one of'],
     ['OTEL_EXPORTER_OTLP_HEADERS', 'just-a-key', 'must be key=value pairs'],
     ['OTEL_BSP_MAX_EXPORT_BATCH_SIZE', '0', 'must not be less than 1'],
     ['OTEL_BSP_MAX_QUEUE_SIZE', 'big', 'must be an integer'],
@@ -167,6 +169,16 @@ describe('loadConfig', () => {
     expect(message).not.toContain('tiny-secret');
     const headers = problemOf({ ...base, OTEL_EXPORTER_OTLP_TRACES_HEADERS: 'collector-key-123' });
     expect(headers).not.toContain('collector-key-123');
+  });
+
+  it('reads the OTLP protocol, the traces-specific variable first', () => {
+    expect(loadConfig({ ...base, OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' }).otel.protocol).toBe('grpc');
+    const both = loadConfig({
+      ...base,
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc',
+      OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'http/json',
+    });
+    expect(both.otel.protocol).toBe('http/json');
   });
 
   it('reads the batch span processor settings (OTEL_BSP_*)', () => {

@@ -258,6 +258,10 @@ export function loadConfig(
       serviceName: dto.OTEL_SERVICE_NAME ?? 'cxone-orchestrator',
       exporterEndpoint: dto.OTEL_EXPORTER_OTLP_ENDPOINT?.replace(/\/+$/, ''),
       tracesEndpoint: dto.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
+      protocol:
+        dto.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL ??
+        dto.OTEL_EXPORTER_OTLP_PROTOCOL ??
+        'http/protobuf',
       sampler: dto.OTEL_TRACES_SAMPLER ?? 'parentbased_always_on',
       samplerRatio: dto.OTEL_TRACES_SAMPLER_ARG ?? 1,
       batch: spanBatchSettings(dto),

@@ -16,7 +16,9 @@ import {
   type Tracer,
 } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
+import { OTLPTraceExporter as GrpcTraceExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
+import { OTLPTraceExporter as JsonTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { OTLPTraceExporter as ProtobufTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { type Resource, resourceFromAttributes } from '@opentelemetry/resources';
 import {
   AlwaysOffSampler,
@@ -24,6 +26,7 @@ import {
   BatchSpanProcessor,
   ParentBasedSampler,
   type Sampler,
+  type SpanExporter,
   type SpanProcessor,
   TraceIdRatioBasedSampler,
   TracerProvider,
@@ -46,6 +49,24 @@ export class TracingOptions {
 const SCOPE = 'cxone-orchestrator';
 const SHUTDOWN_FLUSH_MS = 3000;
 const SERVICE_VERSION = '0.1.0';
+
+/**
+ * The OTLP exporter of OTEL_EXPORTER_OTLP_(TRACES_)PROTOCOL, or none without an endpoint. Over
+ * HTTP the base endpoint gets `/v1/traces`; gRPC takes it as it is (`http://collector:4317`,
+ * plain text for `http:`, TLS for `https:`).
+ */
+function otlpExporterOf(config: AppConfig): SpanExporter | undefined {
+  const { protocol, exporterEndpoint, tracesEndpoint } = config.otel;
+  if (protocol === 'grpc') {
+    const url = tracesEndpoint ?? exporterEndpoint;
+    return url === undefined ? undefined : new GrpcTraceExporter({ url });
+  }
+  const url = tracesEndpoint ?? (exporterEndpoint ? `${exporterEndpoint}/v1/traces` : undefined);
+  if (url === undefined) return undefined;
+  return protocol === 'http/json'
+    ? new JsonTraceExporter({ url })
+    : new ProtobufTraceExporter({ url });
+}
 
 function samplerOf(config: AppConfig): Sampler {
   const { sampler, samplerRatio } = config.otel;
@@ -129,11 +150,8 @@ export class Tracing implements OnApplicationShutdown {
 
   constructor(config: AppConfig, options: TracingOptions) {
     const processors = [...options.spanProcessors];
-    const url =
-      config.otel.tracesEndpoint ??
-      (config.otel.exporterEndpoint ? `${config.otel.exporterEndpoint}/v1/traces` : undefined);
-    if (url !== undefined && !config.otel.sdkDisabled) {
-      const exporter = new OTLPTraceExporter({ url });
+    const exporter = config.otel.sdkDisabled ? undefined : otlpExporterOf(config);
+    if (exporter !== undefined) {
       processors.push(new BatchSpanProcessor({ exporter, ...config.otel.batch }));
       reportSdkProblems();
     }
