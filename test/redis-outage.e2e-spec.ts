@@ -110,4 +110,60 @@ describeRedis('distributed mode: Redis faults', () => {
     expect(after.status).toBe(202);
     expect((await api.waitForEnd(after.body.batch_id, 15000)).summary.successful).toBe(5);
   }, 60000);
+
+  it('answers 503 at once while a connected Redis does not answer, and completes the batch after', async () => {
+    await service?.kill();
+    service = await startService({
+      CXONE_API_URL: sim.url,
+      REDIS_URL: redis.url,
+      REDIS_KEY_PREFIX: uniquePrefix('frozen'),
+      REDIS_COMMAND_TIMEOUT_MS: '1000',
+    });
+    api = serviceApi(service.url);
+    await until('ready', 10000, async () => (await api.get('/health/ready')).status === 200);
+    sim.setProfile('frozen', { latency_ms: 20 });
+    const submitted = await api.post('/batch/execute', {
+      action_id: 'frozen',
+      payloads: payloads(300),
+      chunk_size: 50,
+      max_workers: 10,
+      cache_ttl_seconds: 0,
+    });
+    expect(submitted.status).toBe(202);
+    const batchId: string = submitted.body.batch_id;
+    await until('progress', 10000, async () => {
+      const { body } = await api.get(`/batch/${batchId}/status?limit=1`);
+      return body.summary.successful >= 50;
+    });
+
+    redis.freeze();
+    const timed = async (request: () => Promise<{ status: number }>) => {
+      const started = Date.now();
+      const { status } = await request();
+      return { status, ms: Date.now() - started };
+    };
+    // The first command to go unanswered waits REDIS_COMMAND_TIMEOUT_MS (the runner's outcome
+    // writes usually meet it first); from then on store calls fail at once.
+    const first = await timed(() => api.get(`/batch/${batchId}/status`));
+    expect(first.status).toBe(503);
+    expect(first.ms).toBeLessThan(3000);
+    const poll = await timed(() => api.get(`/batch/${batchId}/status`));
+    expect(poll).toEqual({ status: 503, ms: expect.any(Number) });
+    expect(poll.ms).toBeLessThan(500);
+    const submit = await timed(() =>
+      api.post('/batch/execute', { action_id: 'x', payloads: [{}] }),
+    );
+    expect(submit.status).toBe(503);
+    expect(submit.ms).toBeLessThan(500);
+    const ready = await api.get('/health/ready');
+    expect(ready.status).toBe(503);
+    expect(ready.body.detail).toMatch(/Redis does not answer/);
+
+    redis.thaw();
+    const done = await api.waitForEnd(batchId, 30000);
+    expect(done.summary).toMatchObject({ total: 300, successful: 300, pending: 0 });
+    const attempts = sim.allAttempts();
+    const counts = Array.from({ length: 300 }, (_, index) => attempts[`${batchId}-${index}`] ?? 0);
+    expect(counts.filter((count) => count !== 1)).toEqual([]);
+  }, 60000);
 });

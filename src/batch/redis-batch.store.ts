@@ -449,9 +449,11 @@ export class RedisBatchStore extends BatchStore {
 
   /** Runs Redis commands; "Redis cannot be reached" becomes NOT_READY, anything else propagates. */
   private async call<T>(operation: () => Promise<T>): Promise<T> {
+    this.connection.assertResponsive('The batch store');
     try {
       return await operation();
     } catch (error) {
+      this.connection.noteFailure(error);
       if (!isRedisUnavailable(error)) throw error;
       throw notReady('The batch store', error);
     }

@@ -50,6 +50,8 @@ export class AppConfig {
     queueLockSeconds: number;
     /** Batches one replica runs at once. */
     queueConcurrency: number;
+    /** A Redis command with no answer in this time fails (REDIS_COMMAND_TIMEOUT_MS). */
+    commandTimeoutMs: number;
   };
   callback: { secret?: string; allowedHosts: string[] };
   /**

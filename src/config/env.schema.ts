@@ -112,6 +112,12 @@ export class EnvDto {
   REDIS_KEY_PREFIX?: string;
 
   @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(3600) QUEUE_LOCK_SECONDS?: number;
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(100)
+  @Max(600_000)
+  REDIS_COMMAND_TIMEOUT_MS?: number;
   @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(1000) QUEUE_CONCURRENCY?: number;
 
   @IsOptional() @IsString() API_KEYS?: string;

@@ -46,6 +46,7 @@ describe('loadConfig', () => {
       keyPrefix: 'cxo:',
       queueLockSeconds: 30,
       queueConcurrency: 50,
+      commandTimeoutMs: 10000,
     });
     expect(config.logLevel).toBe('info');
     expect(config.metrics.enabled).toBe(true);
@@ -141,6 +142,7 @@ describe('loadConfig', () => {
     ['REDIS_URL', 'http://localhost', 'must be a URL'],
     ['QUEUE_LOCK_SECONDS', '0', 'must not be less than 1'],
     ['QUEUE_CONCURRENCY', 'lots', 'must be an integer'],
+    ['REDIS_COMMAND_TIMEOUT_MS', '50', 'must not be less than 100'],
     ['AUTH_DISABLED', 'maybe', 'must be a boolean'],
     ['CXONE_SIMULATOR', 'perhaps', 'must be a boolean'],
     ['LOG_LEVEL', 'loud', 'must be one of'],

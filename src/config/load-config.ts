@@ -249,6 +249,7 @@ export function loadConfig(
       url: dto.REDIS_URL,
       keyPrefix: dto.REDIS_KEY_PREFIX ?? 'cxo:',
       queueLockSeconds: dto.QUEUE_LOCK_SECONDS ?? 30,
+      commandTimeoutMs: dto.REDIS_COMMAND_TIMEOUT_MS ?? 10_000,
       queueConcurrency: dto.QUEUE_CONCURRENCY ?? 50,
     },
     callback: { secret: dto.CALLBACK_SECRET, allowedHosts: list(dto.CALLBACK_ALLOWED_HOSTS) },

@@ -1,14 +1,17 @@
 import { Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { Redis, type RedisOptions } from 'ioredis';
 import { hostname } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { DomainError } from '../common/domain-error.js';
 import { settlesWithin } from '../common/settles-within.js';
 import { AppConfig } from '../config/app-config.js';
 
 const RECONNECT_FIRST_MS = 100;
 const RECONNECT_MAX_MS = 2000;
-/** A command that gets no answer in this time fails (a frozen Redis must not hang a request). */
-const COMMAND_TIMEOUT_MS = 10_000;
+/** What ioredis rejects a command with when `commandTimeout` passed without an answer. */
+const COMMAND_TIMED_OUT = 'Command timed out';
+/** Between two PINGs while Redis does not answer. */
+const PROBE_INTERVAL_MS = 1000;
 /** How long the start waits for a first connection before serving (unready) anyway. */
 const FIRST_CONNECT_WAIT_MS = 3000;
 
@@ -54,6 +57,8 @@ export class RedisConnection implements OnModuleInit, OnApplicationShutdown {
   private lastError: string | undefined;
   private wasReady = false;
   private closing = false;
+  /** From a command timing out until a PING answers: Redis is connected but does not answer. */
+  private unresponsive = false;
 
   constructor(private readonly config: AppConfig) {
     this.client = new Redis(this.url, {
@@ -61,7 +66,8 @@ export class RedisConnection implements OnModuleInit, OnApplicationShutdown {
       enableOfflineQueue: false,
       enableAutoPipelining: true,
       maxRetriesPerRequest: 1,
-      commandTimeout: COMMAND_TIMEOUT_MS,
+      // A command that gets no answer in this time fails (a frozen Redis must not hang a request).
+      commandTimeout: config.redis.commandTimeoutMs,
       connectionName: `cxo:${this.replicaId}`,
     });
     this.client.on('error', (error: Error) => {
@@ -113,8 +119,45 @@ export class RedisConnection implements OnModuleInit, OnApplicationShutdown {
     return subscriber;
   }
 
+  /**
+   * Throws NOT_READY at once while Redis is known not to answer (a command of this replica timed
+   * out and no PING has answered since), so that callers get a 503 now rather than each one after
+   * REDIS_COMMAND_TIMEOUT_MS.
+   */
+  assertResponsive(what: string): void {
+    if (this.unresponsive) throw notReady(what);
+  }
+
+  /** Learns from a failed command: a timeout marks Redis unresponsive until a PING answers. */
+  noteFailure(error: unknown): void {
+    if (!(error instanceof Error) || error.message !== COMMAND_TIMED_OUT) return;
+    if (this.unresponsive || this.closing) return;
+    this.unresponsive = true;
+    this.logger.warn(
+      `Redis did not answer within ${this.config.redis.commandTimeoutMs} ms; store calls fail at once until it answers a PING`,
+    );
+    void this.probeUntilAnswered();
+  }
+
+  private async probeUntilAnswered(): Promise<void> {
+    while (this.unresponsive && !this.closing) {
+      try {
+        await this.client.ping();
+        this.unresponsive = false;
+        this.logger.log('Redis answers again');
+      } catch {
+        await sleep(PROBE_INTERVAL_MS, undefined, { ref: false });
+      }
+    }
+  }
+
   /** Throws, with the reason, unless Redis answers now. */
   async ping(): Promise<void> {
+    if (this.unresponsive) {
+      throw new Error(
+        `Redis does not answer (a command got no answer within ${this.config.redis.commandTimeoutMs} ms)`,
+      );
+    }
     if (this.client.status !== 'ready') {
       throw new Error(
         `Redis is not connected (${this.client.status}${this.lastError ? `: ${this.lastError}` : ''})`,

@@ -99,6 +99,10 @@ export interface RedisServer {
   start(): Promise<void>;
   /** Stops the server (SIGKILL: with appendfsync always nothing written is lost). */
   stop(): Promise<void>;
+  /** Freezes the running server (SIGSTOP): connections stay open, nothing is answered. */
+  freeze(): void;
+  /** Lets a frozen server go on (SIGCONT). */
+  thaw(): void;
   /** Stops it and removes its data directory. */
   destroy(): Promise<void>;
 }
@@ -143,7 +147,14 @@ export async function redisServer(): Promise<RedisServer> {
       running.kill('SIGKILL');
       await exited;
     },
+    freeze() {
+      child?.kill('SIGSTOP');
+    },
+    thaw() {
+      child?.kill('SIGCONT');
+    },
     async destroy() {
+      server.thaw();
       await server.stop();
       rmSync(dir, { recursive: true, force: true });
     },
