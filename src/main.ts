@@ -19,7 +19,9 @@ async function bootstrap(): Promise<void> {
   // in their own process).
   if (config.proxy) setGlobalProxyFromEnv(config.proxy);
   const app = await createApp(config);
-  await app.listen(config.port);
+  await (config.host === undefined
+    ? app.listen(config.port)
+    : app.listen(config.port, config.host));
 }
 
 await bootstrap();

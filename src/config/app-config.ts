@@ -29,6 +29,8 @@ export interface CxoneConfig {
 /** The typed configuration, validated once at start. Injected by class, never read from the environment. */
 export class AppConfig {
   port: number;
+  /** HOST: the address to listen on; unset, every interface. */
+  host?: string;
   logLevel: (typeof LOG_LEVELS)[number];
   logPretty: boolean;
   shutdownGraceSeconds: number;

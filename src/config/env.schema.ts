@@ -47,6 +47,11 @@ const OTLP_HEADERS = /^\s*[^\s=,]+\s*=[^,]*(,\s*[^\s=,]+\s*=[^,]*)*$/;
 
 export class EnvDto {
   @IsOptional() @Type(() => Number) @IsInt() @Min(0) @Max(65535) PORT?: number;
+  @IsOptional()
+  @Matches(/^(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*|[0-9A-Fa-f:.]+)$/, {
+    message: 'must be a host name or an IP address',
+  })
+  HOST?: string;
 
   @IsOptional()
   @IsString()

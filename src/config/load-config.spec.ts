@@ -22,6 +22,7 @@ describe('loadConfig', () => {
   it('applies the contract defaults and URL templates', () => {
     const config = loadConfig(base);
     expect(config.port).toBe(3000);
+    expect(config.host).toBeUndefined();
     expect(config.cxone.apiUrl).toBe('https://acme.api.nicecxone.com');
     expect(config.cxone.tokenUrl).toBe('https://acme.api.nicecxone.com/platform/oauth/token');
     expect(config.cxone.executePath).toBe('/api/v2/data-actions/{actionId}/execute');
@@ -142,6 +143,7 @@ describe('loadConfig', () => {
     ['REDIS_URL', 'http://localhost', 'must be a URL'],
     ['QUEUE_LOCK_SECONDS', '0', 'must not be less than 1'],
     ['QUEUE_CONCURRENCY', 'lots', 'must be an integer'],
+    ['HOST', 'bad host!', 'must be a host name or an IP address'],
     ['REDIS_COMMAND_TIMEOUT_MS', '50', 'must not be less than 100'],
     ['AUTH_DISABLED', 'maybe', 'must be a boolean'],
     ['CXONE_SIMULATOR', 'perhaps', 'must be a boolean'],

@@ -203,6 +203,7 @@ export function loadConfig(
   const grantType = dto.CXONE_GRANT_TYPE ?? 'client_credentials';
   return Object.assign(new AppConfig(), {
     port: dto.PORT ?? 3000,
+    host: dto.HOST,
     logLevel: dto.LOG_LEVEL ?? 'info',
     logPretty: dto.LOG_PRETTY ?? false,
     shutdownGraceSeconds: dto.SHUTDOWN_GRACE_SECONDS ?? 25,
