@@ -369,6 +369,20 @@ describe('batches end to end (in-memory mode, simulator over HTTP)', () => {
       );
     });
 
+    it('takes an optional field sent as null as absent (its default applies)', async () => {
+      const submitted = await api.post('/batch/execute', {
+        ...good,
+        chunk_size: null,
+        max_workers: null,
+        timeout_ms: null,
+        cache_ttl_seconds: null,
+        callback_url: null,
+      });
+      expect(submitted.status).toBe(202);
+      const done = await api.waitForEnd(submitted.body.batch_id);
+      expect(done.summary.pending).toBe(0);
+    });
+
     it.each([
       ['limit 0', '?limit=0', 'limit'],
       ['limit 1001', '?limit=1001', 'limit'],
