@@ -1,7 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { startSimulator, type SimulatorHandle } from '../src/simulator/simulator.server.js';
-import { payloads } from './helpers/api.js';
-import { startOtlpCollector, type OtlpCollector } from './helpers/otlp-collector.js';
+import { runToSuccess } from './helpers/api.js';
+import {
+  startOtlpCollector,
+  type OtlpCollector,
+  type ReceivedExport,
+} from './helpers/otlp-collector.js';
 import {
   serviceApi,
   startService,
@@ -41,16 +45,18 @@ async function runBatch(env: Record<string, string>): Promise<string> {
     LOG_LEVEL: 'debug',
     ...env,
   });
-  const api = serviceApi(service.url);
-  const accepted = await api.post('/batch/execute', {
-    action_id: 'traced',
-    payloads: payloads(3),
-    cache_ttl_seconds: 0,
-  });
-  expect(accepted.status).toBe(202);
-  const done = await api.waitForEnd(accepted.body.batch_id);
-  expect(done.summary).toMatchObject({ total: 3, successful: 3 });
-  return accepted.body.trace_id as string;
+  const accepted = await runToSuccess(serviceApi(service.url), 'traced', 3);
+  return accepted.trace_id as string;
+}
+
+/** Waits for an export holding `marker` (the trace id as the protocol encodes it); returns them all. */
+async function exportsHolding(sink: OtlpCollector, marker: Buffer): Promise<ReceivedExport[]> {
+  await waitFor(
+    async () => sink.received.some((sent) => sent.body.includes(marker)),
+    10_000,
+    `an export holding ${marker.toString('hex')}`,
+  );
+  return sink.received;
 }
 
 describe('OTLP trace export (OTEL_EXPORTER_OTLP_PROTOCOL)', () => {
@@ -68,12 +74,7 @@ describe('OTLP trace export (OTEL_EXPORTER_OTLP_PROTOCOL)', () => {
       });
       // Protobuf carries the trace id as 16 bytes, OTLP/JSON as hex.
       const marker = protocol === 'http/json' ? Buffer.from(traceId) : Buffer.from(traceId, 'hex');
-      await waitFor(
-        async () => http.received.some((sent) => sent.body.includes(marker)),
-        10_000,
-        `an export holding trace ${traceId}`,
-      );
-      for (const sent of http.received) {
+      for (const sent of await exportsHolding(http, marker)) {
         expect(sent.path).toBe('/v1/traces');
         expect(sent.headers['content-type']).toContain(type);
         expect(sent.headers['x-collector-key']).toBe(COLLECTOR_KEY);
@@ -89,13 +90,7 @@ describe('OTLP trace export (OTEL_EXPORTER_OTLP_PROTOCOL)', () => {
       OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: grpc.url,
       OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'grpc',
     });
-    const marker = Buffer.from(traceId, 'hex');
-    await waitFor(
-      async () => grpc.received.some((sent) => sent.body.includes(marker)),
-      10_000,
-      `an export holding trace ${traceId}`,
-    );
-    for (const sent of grpc.received) {
+    for (const sent of await exportsHolding(grpc, Buffer.from(traceId, 'hex'))) {
       expect(sent.path).toBe('/opentelemetry.proto.collector.trace.v1.TraceService/Export');
       expect(sent.headers['content-type']).toBe('application/grpc');
       expect(sent.headers['x-collector-key']).toBe(COLLECTOR_KEY);

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { startSimulator, type SimulatorHandle } from '../src/simulator/simulator.server.js';
-import { payloads } from './helpers/api.js';
+import { runToSuccess } from './helpers/api.js';
 import { startForwardProxy, type ForwardProxy } from './helpers/forward-proxy.js';
 import { serviceApi, startService, type ServiceProcess } from './helpers/service-process.js';
 
@@ -30,15 +30,7 @@ describe('outbound proxy (HTTP_PROXY)', () => {
       HTTP_PROXY: proxy.url,
       LOG_LEVEL: 'debug',
     });
-    const api = serviceApi(service.url);
-    const accepted = await api.post('/batch/execute', {
-      action_id: 'proxied',
-      payloads: payloads(5),
-      cache_ttl_seconds: 0,
-    });
-    expect(accepted.status).toBe(202);
-    const done = await api.waitForEnd(accepted.body.batch_id);
-    expect(done.summary).toMatchObject({ total: 5, successful: 5 });
+    await runToSuccess(serviceApi(service.url), 'proxied', 5);
 
     expect(proxy.refused).toBe(0);
     // fetch (the token request) tunnels with CONNECT even to an http target; the CXone client's

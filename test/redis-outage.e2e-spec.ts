@@ -1,7 +1,12 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startSimulator, type SimulatorHandle } from '../src/simulator/simulator.server.js';
 import { describeWithRedis, redisServer, uniquePrefix, type RedisServer } from './helpers/redis.js';
-import { serviceApi, startService, type ServiceProcess } from './helpers/service-process.js';
+import {
+  serviceApi,
+  startService,
+  waitFor,
+  type ServiceProcess,
+} from './helpers/service-process.js';
 import { payloads, type Api } from './helpers/api.js';
 
 // Redis faults, on a redis-server of this test's own (append-only file, so a restart keeps the
@@ -9,23 +14,53 @@ import { payloads, type Api } from './helpers/api.js';
 
 const describeRedis = await describeWithRedis();
 
-async function until(
-  what: string,
-  timeoutMs: number,
-  check: () => Promise<boolean>,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`${what} not within ${timeoutMs} ms`);
-    await sleep(50);
-  }
-}
-
 describeRedis('distributed mode: Redis faults', () => {
   let redis: RedisServer;
   let sim: SimulatorHandle;
   let service: ServiceProcess | undefined;
   let api: Api;
+
+  /** Submits `count` items of 20 ms calls, 10 at a time, and waits until `progress` succeeded. */
+  async function runningBatch(action: string, count: number, progress: number): Promise<string> {
+    sim.setProfile(action, { latency_ms: 20 });
+    const submitted = await api.post('/batch/execute', {
+      action_id: action,
+      payloads: payloads(count),
+      chunk_size: 50,
+      max_workers: 10,
+      cache_ttl_seconds: 0,
+    });
+    expect(submitted.status).toBe(202);
+    const batchId: string = submitted.body.batch_id;
+    await waitFor(
+      async () => {
+        const { body } = await api.get(`/batch/${batchId}/status?limit=1`);
+        return body.summary.successful >= progress;
+      },
+      10000,
+      'progress',
+    );
+    return batchId;
+  }
+
+  /** How many times the simulator saw each item of the batch (its X-Request-Id). */
+  function attemptCounts(batchId: string, count: number): number[] {
+    const attempts = sim.allAttempts();
+    return Array.from({ length: count }, (_, index) => attempts[`${batchId}-${index}`] ?? 0);
+  }
+
+  /** A replica on this test's Redis under a prefix of its own; `api` talks to it. */
+  async function startReplica(name: string, env: Record<string, string>): Promise<void> {
+    service = await startService({
+      CXONE_API_URL: sim.url,
+      REDIS_URL: redis.url,
+      REDIS_KEY_PREFIX: uniquePrefix(name),
+      ...env,
+    });
+    api = serviceApi(service.url);
+  }
+
+  const isReady = async (): Promise<boolean> => (await api.get('/health/ready')).status === 200;
 
   beforeAll(async () => {
     redis = await redisServer();
@@ -38,13 +73,7 @@ describeRedis('distributed mode: Redis faults', () => {
   });
 
   it('starts unready while Redis is down, answers 503, and becomes ready when Redis comes', async () => {
-    service = await startService({
-      CXONE_API_URL: sim.url,
-      REDIS_URL: redis.url,
-      REDIS_KEY_PREFIX: uniquePrefix('outage'),
-      QUEUE_LOCK_SECONDS: '10',
-    });
-    api = serviceApi(service.url);
+    await startReplica('outage', { QUEUE_LOCK_SECONDS: '10' });
 
     const ready = await api.get('/health/ready');
     expect(ready.status).toBe(503);
@@ -57,24 +86,11 @@ describeRedis('distributed mode: Redis faults', () => {
     expect(JSON.stringify(submit.body)).not.toMatch(/ECONNREFUSED|stack|at /);
 
     await redis.start();
-    await until('ready', 10000, async () => (await api.get('/health/ready')).status === 200);
+    await waitFor(isReady, 10000, 'ready');
   }, 25000);
 
   it('pauses a running batch while Redis is away and completes it after, nothing lost', async () => {
-    sim.setProfile('steady', { latency_ms: 20 });
-    const submitted = await api.post('/batch/execute', {
-      action_id: 'steady',
-      payloads: payloads(600),
-      chunk_size: 50,
-      max_workers: 10,
-      cache_ttl_seconds: 0,
-    });
-    expect(submitted.status).toBe(202);
-    const batchId: string = submitted.body.batch_id;
-    await until('progress', 10000, async () => {
-      const { body } = await api.get(`/batch/${batchId}/status?limit=1`);
-      return body.summary.successful >= 100;
-    });
+    const batchId = await runningBatch('steady', 600, 100);
 
     await redis.stop();
     const during = await api.post('/batch/execute', { action_id: 'steady', payloads: [{}] });
@@ -97,8 +113,7 @@ describeRedis('distributed mode: Redis faults', () => {
       cancelled: 0,
       pending: 0,
     });
-    const attempts = sim.allAttempts();
-    const counts = Array.from({ length: 600 }, (_, index) => attempts[`${batchId}-${index}`] ?? 0);
+    const counts = attemptCounts(batchId, 600);
     expect(counts.filter((count) => count === 0)).toEqual([]);
     expect(Math.max(...counts)).toBe(1);
 
@@ -113,28 +128,9 @@ describeRedis('distributed mode: Redis faults', () => {
 
   it('answers 503 at once while a connected Redis does not answer, and completes the batch after', async () => {
     await service?.kill();
-    service = await startService({
-      CXONE_API_URL: sim.url,
-      REDIS_URL: redis.url,
-      REDIS_KEY_PREFIX: uniquePrefix('frozen'),
-      REDIS_COMMAND_TIMEOUT_MS: '1000',
-    });
-    api = serviceApi(service.url);
-    await until('ready', 10000, async () => (await api.get('/health/ready')).status === 200);
-    sim.setProfile('frozen', { latency_ms: 20 });
-    const submitted = await api.post('/batch/execute', {
-      action_id: 'frozen',
-      payloads: payloads(300),
-      chunk_size: 50,
-      max_workers: 10,
-      cache_ttl_seconds: 0,
-    });
-    expect(submitted.status).toBe(202);
-    const batchId: string = submitted.body.batch_id;
-    await until('progress', 10000, async () => {
-      const { body } = await api.get(`/batch/${batchId}/status?limit=1`);
-      return body.summary.successful >= 50;
-    });
+    await startReplica('frozen', { REDIS_COMMAND_TIMEOUT_MS: '1000' });
+    await waitFor(isReady, 10000, 'ready');
+    const batchId = await runningBatch('frozen', 300, 50);
 
     redis.freeze();
     const timed = async (request: () => Promise<{ status: number }>) => {
@@ -162,8 +158,6 @@ describeRedis('distributed mode: Redis faults', () => {
     redis.thaw();
     const done = await api.waitForEnd(batchId, 30000);
     expect(done.summary).toMatchObject({ total: 300, successful: 300, pending: 0 });
-    const attempts = sim.allAttempts();
-    const counts = Array.from({ length: 300 }, (_, index) => attempts[`${batchId}-${index}`] ?? 0);
-    expect(counts.filter((count) => count !== 1)).toEqual([]);
+    expect(attemptCounts(batchId, 300).filter((count) => count !== 1)).toEqual([]);
   }, 60000);
 });

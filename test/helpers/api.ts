@@ -65,3 +65,19 @@ export function apiFor(baseUrl: string, { auth = true }: { auth?: boolean } = {}
 export function payloads(count: number, offset = 0): { id: string; n: number }[] {
   return Array.from({ length: count }, (_, i) => ({ id: `item-${offset + i}`, n: offset + i }));
 }
+
+/**
+ * Submits `count` distinct, uncached items of `action`, waits for the batch's end and checks that
+ * every item succeeded; returns the 202 body.
+ */
+export async function runToSuccess(api: Api, action: string, count: number): Promise<any> {
+  const accepted = await api.post('/batch/execute', {
+    action_id: action,
+    payloads: payloads(count),
+    cache_ttl_seconds: 0,
+  });
+  expect(accepted.status).toBe(202);
+  const done = await api.waitForEnd(accepted.body.batch_id);
+  expect(done.summary).toMatchObject({ total: count, successful: count });
+  return accepted.body;
+}
