@@ -13,7 +13,7 @@ type Task = () => void;
  * once per request costs the sender about half the system time per call (15–19 against 6–8 µs
  * per call with 60 µs of work per answer, measured with a keep-alive loop). `maxDelayMs` bounds
  * what a request waits for the rest of a busy turn.
- * A task must not throw: a throwing task would leave the rest of its batch unsent.
+ * A task must not throw (the adapter's sends do not): it would leave the rest of its batch unrun.
  */
 export class TurnBatch {
   private tasks: Task[] = [];

@@ -167,7 +167,7 @@ describe('nodeHttpAdapter (over real loopback HTTP)', () => {
     expect(error.code).toBe('ERR_CANCELED');
   });
 
-  it('sends through `dispatch`; a call cancelled or timed out before it is sent never is', async () => {
+  it('sends through `dispatch`; a call cancelled or timed out before it is sent never is, one refused fails alone', async () => {
     const held: (() => void)[] = [];
     const holding = nodeHttpAdapter({
       connections: 4,
@@ -189,15 +189,29 @@ describe('nodeHttpAdapter (over real loopback HTTP)', () => {
           timeout: 20,
         }),
       );
+      const refused = failureOf(
+        heldClient.post(`${base}/json`, '{}', {
+          headers: { 'X-Request-Id': 'held-bad', 'X-Bad': 'ā' },
+        }),
+      );
+      const unwritable = failureOf(
+        heldClient.post(`${base}/json`, new ArrayBuffer(4), {
+          headers: { 'X-Request-Id': 'held-unwritable' },
+          transformRequest: [],
+        }),
+      );
       const sent = heldClient.post(`${base}/json`, '{}', {
         headers: { 'X-Request-Id': 'held-sent' },
       });
       controller.abort();
       expect((await cancelled).code).toBe('ERR_CANCELED');
       expect((await timedOut).code).toBe('ETIMEDOUT');
-      expect(held).toHaveLength(3);
+      expect(held).toHaveLength(5);
 
+      // A send never throws: one node:http refuses is that call's error, the next is still sent.
       for (const send of held) send();
+      expect((await refused).code).toBe('ERR_INVALID_CHAR');
+      expect((await unwritable).code).toBe('ERR_INVALID_ARG_TYPE');
       expect(JSON.parse((await sent).data as string)).toEqual({ echo: 'held-sent' });
       expect(received.filter((id) => id?.startsWith('held-'))).toEqual(['held-sent']);
     } finally {

@@ -223,11 +223,11 @@ export function nodeHttpAdapter(options: NodeHttpAdapterOptions): ClosableAdapte
         });
       };
 
+      // Never throws: it may run in a batch of other calls' sends (a `TurnBatch`).
       const send = (): void => {
         if (settled || interruption) return;
-        let sent: ClientRequest;
         try {
-          sent = (secure ? httpsRequest : httpRequest)(
+          const sent = (secure ? httpsRequest : httpRequest)(
             {
               ...target,
               method: (config.method ?? 'get').toUpperCase(),
@@ -236,23 +236,24 @@ export function nodeHttpAdapter(options: NodeHttpAdapterOptions): ClosableAdapte
             },
             onResponse,
           );
+          req = sent;
+          sent.on('error', (error: NodeJS.ErrnoException) => {
+            if (interruption) return; // 'close' reports it
+            const code = error.code ?? 'ERR_NETWORK';
+            fail(new AxiosError(error.message, code, config, request));
+          });
+          // Also emitted after every answer, when the socket goes back to the pool.
+          sent.on('close', () => {
+            if (!settled) reportClosed();
+          });
+          sent.end(body);
         } catch (error) {
-          // Refused before sending (a header value node:http will not write): a call error, not a crash.
+          // Refused before sending (a header value or a body node:http will not write): a call
+          // error, not a crash.
           const { code, message } = error as NodeJS.ErrnoException;
           fail(new AxiosError(message, code ?? AxiosError.ERR_BAD_OPTION_VALUE, config, request));
-          return;
+          req?.destroy();
         }
-        req = sent;
-        sent.on('error', (error: NodeJS.ErrnoException) => {
-          if (interruption) return; // 'close' reports it
-          const code = error.code ?? 'ERR_NETWORK';
-          fail(new AxiosError(error.message, code, config, request));
-        });
-        // Also emitted after every answer, when the socket goes back to the pool.
-        sent.on('close', () => {
-          if (!settled) reportClosed();
-        });
-        sent.end(body);
       };
 
       const timer = timeoutMs > 0 ? setTimeout(() => interrupt('timeout'), timeoutMs) : undefined;
