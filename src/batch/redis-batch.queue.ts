@@ -7,7 +7,7 @@ import {
 } from '@nestjs/common';
 import { Queue, WaitingError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { settlesWithin } from '../common/settles-within.js';
+import { settlesWithin, within } from '../common/settles-within.js';
 import { AppConfig } from '../config/app-config.js';
 import { notReady, RedisConnection } from '../redis/redis.connection.js';
 import { BatchQueue } from './batch.queue.js';
@@ -212,8 +212,7 @@ export class RedisBatchQueue
     try {
       // jobId = batch id: adding the same batch twice (the orphan sweep racing) makes one job.
       const added = queue.add('run', { batchId, total }, { jobId: batchId });
-      if (!(await settlesWithin(added, ENQUEUE_TIMEOUT_MS))) throw new Error('enqueue timed out');
-      await added;
+      await within(added, ENQUEUE_TIMEOUT_MS, 'enqueue timed out');
     } catch (error) {
       this.logger.warn({ batch_id: batchId, err: error }, 'Could not enqueue the batch');
       throw notReady('The batch queue');

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { settlesWithin } from './settles-within.js';
+import { settlesWithin, within } from './settles-within.js';
 
 const timers = (): number =>
   process.getActiveResourcesInfo().filter((resource) => resource === 'Timeout').length;
@@ -19,5 +19,18 @@ describe('settlesWithin', () => {
     const started = Date.now();
     await expect(settlesWithin(new Promise(() => undefined), 30)).resolves.toBe(false);
     expect(Date.now() - started).toBeGreaterThanOrEqual(25);
+  });
+});
+
+describe('within', () => {
+  it("is the promise's own outcome when it settles in time", async () => {
+    await expect(within(Promise.resolve(7), 60_000, 'late')).resolves.toBe(7);
+    await expect(within(Promise.reject(new Error('no')), 60_000, 'late')).rejects.toThrow('no');
+  });
+
+  it('rejects with the timeout message once the time has run out', async () => {
+    await expect(within(new Promise(() => undefined), 30, 'no answer')).rejects.toThrow(
+      'no answer',
+    );
   });
 });

@@ -17,3 +17,16 @@ export async function settlesWithin(promise: Promise<unknown>, ms: number): Prom
     clearTimeout(timer);
   }
 }
+
+/**
+ * The promise's own outcome if it settles within `ms`; otherwise a rejection with
+ * `Error(timeoutMessage)` (the promise itself is left to settle on its own).
+ */
+export async function within<T>(
+  promise: Promise<T>,
+  ms: number,
+  timeoutMessage: string,
+): Promise<T> {
+  if (!(await settlesWithin(promise, ms))) throw new Error(timeoutMessage);
+  return promise;
+}

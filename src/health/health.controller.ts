@@ -13,16 +13,10 @@ import {
 } from '@nestjs/terminus';
 import { DomainError } from '../common/domain-error.js';
 import { Public } from '../common/public.decorator.js';
-import { settlesWithin } from '../common/settles-within.js';
+import { within } from '../common/settles-within.js';
 import { ReadinessService } from './readiness.service.js';
 
 const CHECK_TIMEOUT_MS = 2000;
-
-/** The check's own outcome, or a failure once `ms` have passed without one. */
-async function withTimeout(promise: Promise<void>, ms: number): Promise<void> {
-  if (!(await settlesWithin(promise, ms))) throw new Error(`no answer within ${ms} ms`);
-  await promise;
-}
 
 @ApiTags('operations')
 @Public()
@@ -56,7 +50,7 @@ export class HealthController {
     const checks = this.readiness.entries().map(([name, check]) => async () => {
       const indicator = this.indicators.check(name);
       try {
-        await withTimeout(check(), CHECK_TIMEOUT_MS);
+        await within(check(), CHECK_TIMEOUT_MS, `no answer within ${CHECK_TIMEOUT_MS} ms`);
         return indicator.up();
       } catch (error) {
         return indicator.down({ reason: error instanceof Error ? error.message : String(error) });
