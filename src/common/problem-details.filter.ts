@@ -32,12 +32,9 @@ const CODE_BY_STATUS: Record<number, ErrorCode> = {
   503: 'NOT_READY',
 };
 
-/** Errors thrown by body-parser before a route runs (express's `type` field). */
+/** Errors thrown by body-parser before a route runs: their `type` names what it refused. */
 interface BodyParserError {
-  type?: string;
-  status?: number;
-  statusCode?: number;
-  expose?: boolean;
+  type?: unknown;
 }
 
 interface BodyProblem {

@@ -38,13 +38,13 @@ export const TRACE_SAMPLERS = [
   'parentbased_traceidratio',
 ] as const;
 
+/** W3C Baggage-like `key=value,key2=value2` (the OpenTelemetry format of OTLP exporter headers). */
+const OTLP_HEADERS = /^\s*[^\s=,]+\s*=[^,]*(,\s*[^\s=,]+\s*=[^,]*)*$/;
+
 /**
  * Every environment variable the service reads, as strings arrive from the environment.
  * Validated once at start by `loadConfig`; nothing else reads `process.env`.
  */
-/** W3C Baggage-like `key=value,key2=value2` (the OpenTelemetry format of OTLP exporter headers). */
-const OTLP_HEADERS = /^\s*[^\s=,]+\s*=[^,]*(,\s*[^\s=,]+\s*=[^,]*)*$/;
-
 export class EnvDto {
   @IsOptional() @Type(() => Number) @IsInt() @Min(0) @Max(65535) PORT?: number;
   @IsOptional()
