@@ -5,9 +5,9 @@ import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import type { NextFunction, Request, Response } from 'express';
 import { Logger } from 'nestjs-pino';
 import { AppModule, type TelemetryOverrides } from './app.module.js';
-import { DomainError } from './common/domain-error.js';
+import { DomainError } from './lib/domain-error.js';
 import type { AppConfig } from './config/app-config.js';
-import { HttpTelemetry } from './observability/http-telemetry.js';
+import { HttpTelemetry } from './telemetry/tracing/http-telemetry.js';
 
 const JSON_TYPES = ['application/json', 'application/*+json'];
 

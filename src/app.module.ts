@@ -3,16 +3,16 @@ import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR, APP_PIPE } from '@nestjs/core';
 import type { SpanProcessor } from '@opentelemetry/sdk-trace';
 import type { DestinationStream } from 'pino';
 import { BatchModule } from './batch/batch.module.js';
-import { ApiKeyGuard } from './common/api-key.guard.js';
-import { ProblemDetailsFilter } from './common/problem-details.filter.js';
-import { toValidationError } from './common/validation.js';
+import { ApiKeyGuard } from './http/api-key.guard.js';
+import { ProblemDetailsFilter } from './http/problem-details.filter.js';
+import { toValidationError } from './http/validation.js';
 import type { AppConfig } from './config/app-config.js';
 import { ConfigModule } from './config/config.module.js';
 import { HealthModule } from './health/health.module.js';
-import { LoggingModule } from './logging/logging.module.js';
-import { HttpLatencyInterceptor } from './metrics/http-latency.interceptor.js';
-import { MetricsModule } from './metrics/metrics.module.js';
-import { ObservabilityModule } from './observability/observability.module.js';
+import { LoggingModule } from './telemetry/logging/logging.module.js';
+import { HttpLatencyInterceptor } from './telemetry/metrics/http-latency.interceptor.js';
+import { MetricsModule } from './telemetry/metrics/metrics.module.js';
+import { ObservabilityModule } from './telemetry/tracing/tracing.module.js';
 
 /** Test-only hooks: where spans and log lines go besides their configured destinations. */
 export interface TelemetryOverrides {

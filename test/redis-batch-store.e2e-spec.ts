@@ -1,9 +1,9 @@
 import { Logger } from '@nestjs/common';
 import { Redis } from 'ioredis';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { BatchMeta, ItemOutcome } from '../src/batch/batch.types.js';
-import { RedisBatchStore } from '../src/batch/redis-batch.store.js';
-import { DomainError } from '../src/common/domain-error.js';
+import type { BatchMeta, ItemOutcome } from '../src/batch/core/batch.types.js';
+import { RedisBatchStore } from '../src/batch/redis/redis-batch.store.js';
+import { DomainError } from '../src/lib/domain-error.js';
 import type { AppConfig } from '../src/config/app-config.js';
 import { RedisConnection } from '../src/redis/redis.connection.js';
 import {

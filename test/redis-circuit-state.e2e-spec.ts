@@ -2,7 +2,7 @@ import { Logger } from '@nestjs/common';
 import {
   CLOSED_VIEW_MS,
   RedisCircuitStateStore,
-} from '../src/circuit-breaker/redis-circuit-state.store.js';
+} from '../src/circuit-breaker/redis/redis-circuit-state.store.js';
 import { RedisConnection } from '../src/redis/redis.connection.js';
 import { describeWithRedis, redisTestSpace } from './helpers/redis.js';
 

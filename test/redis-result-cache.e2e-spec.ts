@@ -2,7 +2,7 @@ import { Logger } from '@nestjs/common';
 import { createCache, type Cache } from 'cache-manager';
 import { ResultCache } from '../src/cache/result-cache.service.js';
 import { createResultCacheStores } from '../src/cache/result-cache.store.js';
-import { canonicalJson } from '../src/common/canonical-json.js';
+import { canonicalJson } from '../src/lib/canonical-json.js';
 import { describeWithRedis, redisTestSpace } from './helpers/redis.js';
 
 // The result cache on Redis as replicas share it: what one process stored, a process started

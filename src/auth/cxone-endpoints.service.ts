@@ -1,5 +1,5 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { DomainError } from '../common/domain-error.js';
+import { DomainError } from '../lib/domain-error.js';
 import { AppConfig } from '../config/app-config.js';
 import { AuthHttpError, requestJson, stringField } from './auth.http.js';
 import { FailureBackoff, sleep } from './failure-backoff.js';

@@ -3,19 +3,19 @@ import type { AppConfig } from '../config/app-config.js';
 import { CxoneClient } from '../cxone/cxone.client.js';
 import { CxoneModule } from '../cxone/cxone.module.js';
 import { RedisModule } from '../redis/redis.module.js';
-import { ActionExecutor } from './action-executor.js';
-import { BatchController } from './batch.controller.js';
-import { BatchLifecycle } from './batch.lifecycle.js';
-import { BatchQueue } from './batch.queue.js';
-import { BatchRunner } from './batch.runner.js';
-import { BatchService } from './batch.service.js';
-import { BatchStore } from './batch.store.js';
-import { CallbackService } from './callback.service.js';
-import { ConcurrencyGate } from './concurrency-gate.js';
-import { InMemoryBatchQueue } from './in-memory-batch.queue.js';
-import { InMemoryBatchStore } from './in-memory-batch.store.js';
-import { RedisBatchQueue } from './redis-batch.queue.js';
-import { RedisBatchStore } from './redis-batch.store.js';
+import { ActionExecutor } from './core/action-executor.js';
+import { BatchController } from './api/batch.controller.js';
+import { BatchLifecycle } from './core/batch.lifecycle.js';
+import { BatchQueue } from './core/batch.queue.js';
+import { BatchRunner } from './core/batch.runner.js';
+import { BatchService } from './core/batch.service.js';
+import { BatchStore } from './core/batch.store.js';
+import { CallbackService } from './core/callback.service.js';
+import { ConcurrencyGate } from './core/concurrency-gate.js';
+import { InMemoryBatchQueue } from './memory/in-memory-batch.queue.js';
+import { InMemoryBatchStore } from './memory/in-memory-batch.store.js';
+import { RedisBatchQueue } from './redis/redis-batch.queue.js';
+import { RedisBatchStore } from './redis/redis-batch.store.js';
 
 /** Store and queue bindings by configuration: in memory by default, Redis and BullMQ with REDIS_URL. */
 function storageProviders(config: AppConfig): Provider[] {

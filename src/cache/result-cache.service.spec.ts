@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { createCache } from 'cache-manager';
-import { canonicalJson } from '../common/canonical-json.js';
+import { canonicalJson } from '../lib/canonical-json.js';
 import type { AppConfig } from '../config/app-config.js';
 import { ResultCache } from './result-cache.service.js';
 import { createResultCacheStores } from './result-cache.store.js';

@@ -4,8 +4,8 @@ import { RedisConnection } from '../redis/redis.connection.js';
 import { CircuitBreakerOptions } from './circuit-breaker.options.js';
 import { CircuitBreaker } from './circuit-breaker.service.js';
 import { CircuitStateStore } from './circuit-state.store.js';
-import { InMemoryCircuitStateStore } from './in-memory-circuit-state.store.js';
-import { RedisCircuitStateStore } from './redis-circuit-state.store.js';
+import { InMemoryCircuitStateStore } from './memory/in-memory-circuit-state.store.js';
+import { RedisCircuitStateStore } from './redis/redis-circuit-state.store.js';
 
 /**
  * The breaker per action id. State is in memory by default, and shared by every replica in

@@ -3,7 +3,7 @@ import type { AppConfig } from '../config/app-config.js';
 import { CircuitBreakerOptions } from './circuit-breaker.options.js';
 import { CircuitBreaker } from './circuit-breaker.service.js';
 import type { CircuitStateStore, CircuitTransition } from './circuit-state.store.js';
-import { InMemoryCircuitStateStore } from './in-memory-circuit-state.store.js';
+import { InMemoryCircuitStateStore } from './memory/in-memory-circuit-state.store.js';
 
 const THRESHOLD = 3;
 const RECOVERY_SECONDS = 30;

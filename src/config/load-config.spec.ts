@@ -1,4 +1,3 @@
-import { secretsOf } from '../logging/log-redaction.js';
 import { ConfigError, loadConfig } from './load-config.js';
 
 const base = {
@@ -231,7 +230,6 @@ describe('loadConfig', () => {
       HTTPS_PROXY: 'http://lower:lower%2Fpass-2@proxy.corp:3128',
       NO_PROXY: 'localhost,.svc.cluster.local',
     });
-    expect(secretsOf(config)).toEqual(expect.arrayContaining(['lower%2Fpass-2', 'lower/pass-2']));
     const message = problemOf({ ...base, HTTP_PROXY: 'proxy.corp:3128 pass-word-9' });
     expect(message).toContain('HTTP_PROXY must be a URL');
     expect(message).not.toContain('pass-word-9');

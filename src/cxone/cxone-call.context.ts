@@ -1,5 +1,5 @@
 import type { AttemptInfo, TraceContext } from './cxone.types.js';
-import { traceFlags } from './trace-context.js';
+import { traceFlags } from '../lib/trace-context.js';
 
 /**
  * The state of one `execute` shared by its attempts: the interceptors count attempts, stamp

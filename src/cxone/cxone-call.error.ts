@@ -1,4 +1,4 @@
-import { DomainError, type ErrorCode } from '../common/domain-error.js';
+import { DomainError, type ErrorCode } from '../lib/domain-error.js';
 
 export interface CxoneCallErrorDetails {
   /** Downstream calls made (0: CXone was not called). */

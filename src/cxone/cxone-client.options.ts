@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import type { SpanIdSource } from './cxone.types.js';
-import { randomSpanId } from './trace-context.js';
+import { randomSpanId } from '../lib/trace-context.js';
 
 /** Knobs of the CXone client that are not configuration (tests shrink the delays). */
 @Injectable()

@@ -1,5 +1,5 @@
 import { AxiosError, AxiosHeaders, type AxiosResponse } from 'axios';
-import { DomainError } from '../common/domain-error.js';
+import { DomainError } from '../lib/domain-error.js';
 import { InvalidUpstreamJsonError, classifyFailure } from './cxone-error.classifier.js';
 
 function httpError(status: number, data: string): AxiosError {

@@ -1,5 +1,5 @@
 import { isAxiosError } from 'axios';
-import { DomainError, type ErrorCode } from '../common/domain-error.js';
+import { DomainError, type ErrorCode } from '../lib/domain-error.js';
 
 export interface ClassifiedFailure {
   code: ErrorCode;

@@ -7,7 +7,7 @@ import { TokenManager } from '../auth/token-manager.service.js';
 import { ResultCache } from '../cache/result-cache.service.js';
 import { CircuitBreaker } from '../circuit-breaker/circuit-breaker.service.js';
 import type { CircuitPermit } from '../circuit-breaker/circuit-state.store.js';
-import { canonicalJson } from '../common/canonical-json.js';
+import { canonicalJson } from '../lib/canonical-json.js';
 import { AppConfig } from '../config/app-config.js';
 import { CxoneCall } from './cxone-call.context.js';
 import { CxoneCallError } from './cxone-call.error.js';
@@ -20,14 +20,14 @@ import {
 import { installLatencyInterceptor, installTracingInterceptor } from './cxone.interceptors.js';
 import { trimAxiosDefaults } from './cxone.http-config.js';
 import { axiosRetryConfig, cxoneRetryPolicy } from './cxone.retry-policy.js';
-import type { ClosableAdapter } from './node-http.adapter.js';
+import type { ClosableAdapter } from './transport/node-http.adapter.js';
 import type {
   AttemptListener,
   ExecuteOptions,
   ExecuteResult,
   SpanIdSource,
 } from './cxone.types.js';
-import { isValidTraceId } from './trace-context.js';
+import { isValidTraceId } from '../lib/trace-context.js';
 
 /** CONTRACT section 1: the action ids the service accepts. */
 export const ACTION_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;

@@ -1,9 +1,9 @@
 import type { HttpModuleOptions } from '@nestjs/axios';
 import type { AxiosInstance } from 'axios';
-import { outgoing } from '../common/turn-batch.js';
-import { continuations } from '../common/turn-budget.js';
+import { outgoing } from './transport/turn-batch.js';
+import { continuations } from './transport/turn-budget.js';
 import type { AppConfig } from '../config/app-config.js';
-import { nodeHttpAdapter } from './node-http.adapter.js';
+import { nodeHttpAdapter } from './transport/node-http.adapter.js';
 
 /** Largest CXone answer accepted; a bigger one fails the call instead of exhausting memory. */
 const MAX_RESPONSE_BYTES = 64 * 1024 * 1024;

@@ -1,7 +1,7 @@
 import type { AxiosError, AxiosInstance, AxiosResponse, InternalAxiosRequestConfig } from 'axios';
 import type { CxoneCall } from './cxone-call.context.js';
 import type { AttemptListener, SpanIdSource } from './cxone.types.js';
-import { traceparent } from './trace-context.js';
+import { traceparent } from '../lib/trace-context.js';
 
 /**
  * Times every attempt and tells the listeners (the batch layer, metrics). Installed first:

@@ -1,4 +1,4 @@
-import type { TraceContext } from '../common/trace-context.js';
+import type { TraceContext } from '../lib/trace-context.js';
 
 /** The caller's W3C trace: CXone calls become child spans of it. */
 export type { TraceContext };

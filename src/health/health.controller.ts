@@ -11,9 +11,9 @@ import {
   HealthIndicatorService,
   type HealthCheckResult,
 } from '@nestjs/terminus';
-import { DomainError } from '../common/domain-error.js';
-import { Public } from '../common/public.decorator.js';
-import { within } from '../common/settles-within.js';
+import { DomainError } from '../lib/domain-error.js';
+import { Public } from '../http/public.decorator.js';
+import { within } from '../lib/settles-within.js';
 import { ReadinessService } from './readiness.service.js';
 
 const CHECK_TIMEOUT_MS = 2000;

@@ -2,8 +2,8 @@ import { Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } fro
 import { Redis, type RedisOptions } from 'ioredis';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { DomainError } from '../common/domain-error.js';
-import { settlesWithin } from '../common/settles-within.js';
+import { DomainError } from '../lib/domain-error.js';
+import { settlesWithin } from '../lib/settles-within.js';
 import { AppConfig } from '../config/app-config.js';
 
 const RECONNECT_FIRST_MS = 100;

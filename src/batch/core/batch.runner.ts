@@ -1,0 +1,234 @@
+import { Injectable, Logger, Optional } from '@nestjs/common';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  BatchTelemetry,
+  type ChunkTelemetry,
+  noopBatchTelemetry,
+  type RunTelemetry,
+} from './batch-telemetry.js';
+import { ActionExecutor } from './action-executor.js';
+import { BatchStore } from './batch.store.js';
+import type { BatchMeta, ItemOutcome } from './batch.types.js';
+import { CallbackService } from './callback.service.js';
+import { ConcurrencyGate } from './concurrency-gate.js';
+import { failureOutcome, successOutcome } from './item-outcome.js';
+
+interface WorkItem {
+  index: number;
+  payload: unknown;
+  chunk: ChunkTelemetry;
+}
+
+interface RunState {
+  cancelled: boolean;
+  /** Aborted when this replica hands the batch back to the queue (shutdown, lost job lock). */
+  signal?: AbortSignal;
+}
+
+/** The run stopped because its signal aborted: calls in flight finished, the batch is not finished. */
+export class BatchRunInterrupted extends Error {
+  constructor(batchId: string) {
+    super(`run of batch ${batchId} interrupted`);
+    this.name = 'BatchRunInterrupted';
+  }
+}
+
+const STORE_RETRY_FIRST_MS = 100;
+const STORE_RETRY_MAX_MS = 2000;
+const STORE_RETRY_BUDGET_MS = 10 * 60_000;
+
+/**
+ * Runs one batch to its end: loads it chunk by chunk, keeps at most `max_workers` items in flight
+ * (each through the process-wide concurrency gate), records every outcome, then finishes the batch
+ * and sends the callback. Items already recorded (a run resumed on another replica) are skipped.
+ */
+@Injectable()
+export class BatchRunner {
+  private readonly logger = new Logger(BatchRunner.name);
+  private readonly running = new Map<string, RunState>();
+  private readonly runs = new Map<string, Promise<void>>();
+
+  constructor(
+    private readonly store: BatchStore,
+    private readonly executor: ActionExecutor,
+    private readonly gate: ConcurrencyGate,
+    private readonly callbacks: CallbackService,
+    @Optional() private readonly telemetry: BatchTelemetry = noopBatchTelemetry,
+  ) {}
+
+  /** Stops scheduling new items of a batch this process runs; calls in flight finish. */
+  stop(batchId: string): void {
+    const state = this.running.get(batchId);
+    if (state) state.cancelled = true;
+  }
+
+  isRunning(batchId: string): boolean {
+    return this.running.has(batchId);
+  }
+
+  /**
+   * Runs the batch to its end. With a `signal`, aborting it stops scheduling; once the calls in
+   * flight have finished the run rejects with `BatchRunInterrupted`, leaving the batch unfinished.
+   */
+  async run(batchId: string, signal?: AbortSignal): Promise<void> {
+    // A queue may hand this process a batch it still runs (its job lock expired while Redis was
+    // away): the new run starts only once the earlier one has ended, never beside it.
+    for (let earlier = this.runs.get(batchId); earlier; earlier = this.runs.get(batchId)) {
+      await earlier.catch(() => undefined);
+    }
+    const run = this.runOnce(batchId, signal);
+    this.runs.set(batchId, run);
+    try {
+      await run;
+    } finally {
+      if (this.runs.get(batchId) === run) this.runs.delete(batchId);
+    }
+  }
+
+  private async runOnce(batchId: string, signal?: AbortSignal): Promise<void> {
+    const meta = await this.withStoreRetry(() => this.store.getMeta(batchId));
+    if (!meta || meta.finishedAt !== null) return;
+    const state: RunState = { cancelled: meta.status === 'cancelled', signal };
+    this.running.set(batchId, state);
+    const run = this.telemetry.openRun(meta);
+    try {
+      if (!state.cancelled) {
+        const runnable = await this.withStoreRetry(() =>
+          this.store.markRunning(batchId, new Date().toISOString()),
+        );
+        state.cancelled = !runnable;
+        if (runnable) run.started();
+      }
+      if (!state.cancelled) await this.runItems(meta, state, run);
+      if (signal?.aborted) throw new BatchRunInterrupted(batchId);
+      await this.finish(batchId, run);
+    } finally {
+      run.close();
+      this.running.delete(batchId);
+    }
+  }
+
+  private async runItems(meta: BatchMeta, state: RunState, run: RunTelemetry): Promise<void> {
+    const { batchId, total } = meta;
+    const { chunkSize, maxWorkers } = meta.options;
+    const queue: WorkItem[] = [];
+    let head = 0;
+    let nextChunk = 0;
+    let loading: Promise<void> | undefined;
+    const stopped = (): boolean => state.cancelled || state.signal?.aborted === true;
+
+    const loadNextChunk = async (): Promise<void> => {
+      const start = nextChunk;
+      const end = Math.min(start + chunkSize, total);
+      const [payloads, recorded, current] = await this.withStoreRetry(() =>
+        Promise.all([
+          this.store.getPayloads(batchId, start, end),
+          this.store.recordedIn(batchId, start, end),
+          this.store.getMeta(batchId),
+        ]),
+      );
+      if (!current || current.status === 'cancelled') state.cancelled = true;
+      const chunk = run.chunk(start, end);
+      if (head > 0) {
+        queue.splice(0, head);
+        head = 0;
+      }
+      const queued = queue.length;
+      for (let offset = 0; offset < payloads.length; offset++) {
+        if (!recorded[offset])
+          queue.push({ index: start + offset, payload: payloads[offset], chunk });
+      }
+      chunk.expect(queue.length - queued);
+      nextChunk = end;
+    };
+
+    // The next chunk loads while the last `max_workers` items of this one run, so no worker
+    // waits for a store round trip between chunks.
+    let loadFailure: { error: unknown } | undefined;
+    const prefetch = (): void => {
+      if (loading || loadFailure || stopped() || nextChunk >= total) return;
+      loading = loadNextChunk()
+        .catch((error: unknown) => void (loadFailure = { error }))
+        .finally(() => (loading = undefined));
+    };
+
+    const take = async (): Promise<WorkItem | undefined> => {
+      for (;;) {
+        if (head < queue.length) {
+          const item = queue[head++];
+          if (queue.length - head < maxWorkers) prefetch();
+          return item;
+        }
+        if (loadFailure) throw loadFailure.error;
+        if (stopped() || (nextChunk >= total && !loading)) return undefined;
+        prefetch();
+        await loading;
+      }
+    };
+
+    const worker = async (): Promise<void> => {
+      for (;;) {
+        const item = await take();
+        if (!item || stopped()) return;
+        await this.gate.run(() => (stopped() ? Promise.resolve() : this.runItem(meta, item)));
+      }
+    };
+
+    await Promise.all(Array.from({ length: Math.min(maxWorkers, total) }, worker));
+  }
+
+  private async runItem(meta: BatchMeta, item: WorkItem): Promise<void> {
+    let outcome: ItemOutcome;
+    try {
+      const result = await this.executor.execute(meta.actionId, item.payload, {
+        traceContext: item.chunk.traceContext,
+        itemIndex: item.index,
+        requestId: `${meta.batchId}-${item.index}`,
+        timeoutMs: meta.options.timeoutMs,
+        cacheTtlSeconds: meta.options.cacheTtlSeconds,
+      });
+      outcome = successOutcome(result);
+    } catch (error) {
+      outcome = failureOutcome(error);
+      if (outcome.errorCode === 'INTERNAL') {
+        this.logger.error(
+          { err: error, batch_id: meta.batchId, index: item.index },
+          'Item failed unexpectedly',
+        );
+      }
+    }
+    await this.withStoreRetry(() => this.store.recordOutcome(meta.batchId, item.index, outcome));
+    item.chunk.itemDone(item.index, outcome);
+  }
+
+  private async finish(batchId: string, run: RunTelemetry): Promise<void> {
+    const summary = await this.withStoreRetry(() => this.store.summary(batchId));
+    const meta = await this.withStoreRetry(() => this.store.getMeta(batchId));
+    if (!meta) return;
+    if (summary.pending > 0 && meta.status !== 'cancelled') {
+      // Only possible when outcomes could not be written: let the queue run the batch again.
+      throw new Error(`batch ${batchId} ended its run with ${summary.pending} items pending`);
+    }
+    const finished = await this.withStoreRetry(() =>
+      this.store.markFinished(batchId, new Date().toISOString()),
+    );
+    if (finished) {
+      run.finished(finished, summary);
+      this.callbacks.notify(finished, summary);
+    }
+  }
+
+  /** Store calls wait out a store outage (Redis restarting) instead of losing accepted work. */
+  private async withStoreRetry<T>(operation: () => Promise<T>): Promise<T> {
+    const deadline = Date.now() + STORE_RETRY_BUDGET_MS;
+    for (let delay = STORE_RETRY_FIRST_MS; ; delay = Math.min(delay * 2, STORE_RETRY_MAX_MS)) {
+      try {
+        return await operation();
+      } catch (error) {
+        if (Date.now() + delay > deadline) throw error;
+        this.logger.warn({ err: error }, `Store unavailable, retrying in ${delay} ms`);
+        await sleep(delay);
+      }
+    }
+  }
+}

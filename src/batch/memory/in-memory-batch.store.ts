@@ -1,0 +1,251 @@
+import { Injectable, type OnModuleDestroy } from '@nestjs/common';
+import { ValidationFailedError } from '../../lib/domain-error.js';
+import { AppConfig } from '../../config/app-config.js';
+import { BatchStore, type IdempotencyRecord } from '../core/batch.store.js';
+import {
+  itemIdOf,
+  SUMMARY_FIELD,
+  type BatchListEntry,
+  type BatchMeta,
+  type BatchSummary,
+  type ItemOutcome,
+  type ItemPage,
+  type ItemStatus,
+  type LatencySummary,
+  type StoredItem,
+} from '../core/batch.types.js';
+import { LatencyHistogram } from '../core/latency-histogram.js';
+
+interface MemoryBatch {
+  seq: number;
+  meta: BatchMeta;
+  payloads: unknown[];
+  outcomes: (ItemOutcome | undefined)[];
+  summary: BatchSummary;
+  latency: LatencyHistogram;
+  idempotencyKey?: string;
+}
+
+const SWEEP_INTERVAL_MS = 60_000;
+
+function invalidCursor(): ValidationFailedError {
+  return new ValidationFailedError([
+    { field: 'cursor', message: 'is not a cursor this service issued' },
+  ]);
+}
+
+function isFinished(meta: BatchMeta): boolean {
+  return meta.finishedAt !== null;
+}
+
+/** The single-process store: everything in this process's memory, finished batches swept after retention. */
+@Injectable()
+export class InMemoryBatchStore extends BatchStore implements OnModuleDestroy {
+  private readonly batches = new Map<string, MemoryBatch>();
+  private readonly idempotency = new Map<string, IdempotencyRecord>();
+  private nextSeq = 1;
+  private readonly sweeper: NodeJS.Timeout;
+
+  constructor(private readonly config: AppConfig) {
+    super();
+    this.sweeper = setInterval(() => this.sweep(Date.now()), SWEEP_INTERVAL_MS).unref();
+  }
+
+  onModuleDestroy(): void {
+    clearInterval(this.sweeper);
+  }
+
+  /** Drops batches that finished more than BATCH_RETENTION_SECONDS before `now`. */
+  sweep(now: number): number {
+    const cutoff = now - this.config.batch.retentionSeconds * 1000;
+    let dropped = 0;
+    for (const [batchId, batch] of this.batches) {
+      const finishedAt = batch.meta.finishedAt;
+      if (finishedAt !== null && Date.parse(finishedAt) <= cutoff) {
+        this.batches.delete(batchId);
+        if (batch.idempotencyKey) this.idempotency.delete(batch.idempotencyKey);
+        dropped += 1;
+      }
+    }
+    return dropped;
+  }
+
+  async create(meta: BatchMeta, payloads: unknown[]): Promise<void> {
+    this.batches.set(meta.batchId, {
+      seq: this.nextSeq++,
+      meta: { ...meta },
+      payloads,
+      outcomes: new Array<ItemOutcome | undefined>(payloads.length),
+      summary: {
+        total: payloads.length,
+        successful: 0,
+        failed: 0,
+        degraded: 0,
+        cancelled: 0,
+        pending: payloads.length,
+      },
+      latency: new LatencyHistogram(),
+    });
+  }
+
+  async claimIdempotencyKey(
+    key: string,
+    record: IdempotencyRecord,
+  ): Promise<IdempotencyRecord | undefined> {
+    const existing = this.idempotency.get(key);
+    if (existing && this.batches.has(existing.batchId)) return existing;
+    this.idempotency.set(key, record);
+    const batch = this.batches.get(record.batchId);
+    if (batch) batch.idempotencyKey = key;
+    return undefined;
+  }
+
+  async getMeta(batchId: string): Promise<BatchMeta | undefined> {
+    const batch = this.batches.get(batchId);
+    return batch ? { ...batch.meta } : undefined;
+  }
+
+  async getPayloads(batchId: string, start: number, end: number): Promise<unknown[]> {
+    return this.require(batchId).payloads.slice(start, end);
+  }
+
+  async recordedIn(batchId: string, start: number, end: number): Promise<boolean[]> {
+    const { outcomes } = this.require(batchId);
+    const recorded: boolean[] = [];
+    for (let index = start; index < end; index++) recorded.push(outcomes[index] !== undefined);
+    return recorded;
+  }
+
+  async recordOutcome(batchId: string, index: number, outcome: ItemOutcome): Promise<void> {
+    const batch = this.batches.get(batchId);
+    if (!batch) return;
+    const previous = batch.outcomes[index];
+    if (previous !== undefined && previous.status !== 'cancelled') return;
+    batch.outcomes[index] = outcome;
+    batch.summary[previous ? 'cancelled' : 'pending'] -= 1;
+    batch.summary[SUMMARY_FIELD[outcome.status]] += 1;
+    if (outcome.attempts > 0) batch.latency.record(outcome.latencyMs);
+  }
+
+  async markRunning(batchId: string, startedAt: string): Promise<boolean> {
+    const batch = this.batches.get(batchId);
+    if (!batch || isFinished(batch.meta) || batch.meta.status === 'cancelled') return false;
+    batch.meta.status = 'running';
+    batch.meta.startedAt ??= startedAt;
+    return true;
+  }
+
+  async markFinished(batchId: string, finishedAt: string): Promise<BatchMeta | undefined> {
+    const batch = this.batches.get(batchId);
+    if (!batch) return undefined;
+    if (batch.meta.status !== 'cancelled') batch.meta.status = 'completed';
+    batch.meta.finishedAt ??= finishedAt;
+    return { ...batch.meta };
+  }
+
+  async cancel(batchId: string, at: string): Promise<BatchMeta | undefined> {
+    const batch = this.batches.get(batchId);
+    if (!batch || batch.meta.status === 'completed' || batch.meta.status === 'cancelled')
+      return undefined;
+    const wasQueued = batch.meta.status === 'queued';
+    batch.meta.status = 'cancelled';
+    const { outcomes } = batch;
+    for (let index = 0; index < outcomes.length; index++) {
+      if (outcomes[index] === undefined) {
+        outcomes[index] = {
+          status: 'cancelled',
+          error: 'Batch cancelled',
+          errorCode: 'CANCELLED',
+          attempts: 0,
+          latencyMs: 0,
+        };
+      }
+    }
+    batch.summary.cancelled += batch.summary.pending;
+    batch.summary.pending = 0;
+    // A batch that never started has nothing in flight: it is finished at once.
+    if (wasQueued) batch.meta.finishedAt = at;
+    return { ...batch.meta };
+  }
+
+  async summary(batchId: string): Promise<BatchSummary> {
+    return { ...this.require(batchId).summary };
+  }
+
+  async latency(batchId: string): Promise<LatencySummary> {
+    return this.require(batchId).latency.summary();
+  }
+
+  async page(
+    batchId: string,
+    offset: number,
+    limit: number,
+    status?: ItemStatus,
+  ): Promise<ItemPage> {
+    const batch = this.require(batchId);
+    const { outcomes, payloads } = batch;
+    const item = (index: number): StoredItem => ({
+      index,
+      id: itemIdOf(payloads[index], index),
+      outcome: outcomes[index],
+    });
+    if (status === undefined) {
+      const items: StoredItem[] = [];
+      const end = Math.min(offset + limit, payloads.length);
+      for (let index = offset; index < end; index++) items.push(item(index));
+      return { items, total: payloads.length };
+    }
+    const total = batch.summary[SUMMARY_FIELD[status]];
+    const items: StoredItem[] = [];
+    let seen = 0;
+    for (
+      let index = 0;
+      index < outcomes.length && items.length < limit && seen < offset + limit;
+      index++
+    ) {
+      const current = outcomes[index];
+      const matches = status === 'pending' ? current === undefined : current?.status === status;
+      if (!matches) continue;
+      if (seen >= offset) items.push(item(index));
+      seen += 1;
+    }
+    return { items, total };
+  }
+
+  async list(
+    limit: number,
+    cursor?: string,
+  ): Promise<{ batches: BatchListEntry[]; nextCursor: string | null }> {
+    let before = Number.POSITIVE_INFINITY;
+    if (cursor !== undefined) {
+      const decoded = Buffer.from(cursor, 'base64url').toString();
+      if (!/^[1-9][0-9]{0,15}$/.test(decoded)) throw invalidCursor();
+      before = Number(decoded);
+    }
+    const candidates = [...this.batches.values()]
+      .filter((batch) => batch.seq < before)
+      .sort((a, b) => b.seq - a.seq);
+    const page = candidates.slice(0, limit);
+    const batches = page.map((batch) => ({
+      batchId: batch.meta.batchId,
+      actionId: batch.meta.actionId,
+      status: batch.meta.status,
+      createdAt: batch.meta.createdAt,
+      summary: { ...batch.summary },
+    }));
+    const last = page.at(-1);
+    const nextCursor =
+      candidates.length > limit && last
+        ? Buffer.from(String(last.seq)).toString('base64url')
+        : null;
+    return { batches, nextCursor };
+  }
+
+  async ping(): Promise<void> {}
+
+  private require(batchId: string): MemoryBatch {
+    const batch = this.batches.get(batchId);
+    if (!batch) throw new Error(`batch ${batchId} is not in the store`);
+    return batch;
+  }
+}

@@ -1,0 +1,526 @@
+import { Injectable, Logger } from '@nestjs/common';
+import type { Redis } from 'ioredis';
+import { ValidationFailedError } from '../../lib/domain-error.js';
+import { nextSlice } from '../../cxone/transport/turn-budget.js';
+import { AppConfig } from '../../config/app-config.js';
+import { isRedisUnavailable, notReady, RedisConnection } from '../../redis/redis.connection.js';
+import { BatchStore, type IdempotencyRecord } from '../core/batch.store.js';
+import {
+  ownIdOf,
+  SUMMARY_FIELD,
+  type BatchListEntry,
+  type BatchMeta,
+  type BatchStatus,
+  type BatchSummary,
+  type ItemOutcome,
+  type ItemPage,
+  type ItemStatus,
+  type LatencySummary,
+  type StoredItem,
+} from '../core/batch.types.js';
+import { latencyBucket, summarizeLatency } from '../core/latency-histogram.js';
+import { RedisBatchKeys } from './redis-batch.keys.js';
+import {
+  CANCEL,
+  MARK_FINISHED,
+  MARK_RUNNING,
+  PAGE_BY_STATUS,
+  PAYLOADS,
+  RECORD_OUTCOME,
+} from './redis-batch.scripts.js';
+
+/** Unfinished batches (and the global indexes) expire after this if nothing finishes them. */
+export const UNFINISHED_TTL_SECONDS = 7 * 86400;
+/** Fields per HSET / members per ZADD when a batch is written, so no single command is huge. */
+const WRITE_SLICE = 1000;
+/** Items per payload read, so the script's HMGET stays far below Lua's argument limit. */
+const READ_SLICE = 4000;
+
+export interface UnfinishedBatch {
+  batchId: string;
+  total: number;
+}
+
+type ScriptReply = (string | number | null | ScriptReply)[];
+
+interface BatchScripts {
+  batchRecordOutcome(...args: (string | number)[]): Promise<number>;
+  batchMarkRunning(...args: (string | number)[]): Promise<number>;
+  batchMarkFinished(...args: (string | number)[]): Promise<(string | null)[] | null>;
+  batchCancel(...args: (string | number)[]): Promise<(string | null)[] | null>;
+  batchPayloads(...args: (string | number)[]): Promise<ScriptReply | null>;
+  batchPageByStatus(...args: (string | number)[]): Promise<ScriptReply>;
+}
+
+/** The part of BatchMeta that never changes after creation, stored as one JSON field. */
+type MetaDoc = Omit<BatchMeta, 'status' | 'startedAt' | 'finishedAt'>;
+
+const CANCELLED_OUTCOME: ItemOutcome = {
+  status: 'cancelled',
+  error: 'Batch cancelled',
+  errorCode: 'CANCELLED',
+  attempts: 0,
+  latencyMs: 0,
+};
+
+const SUMMARY_FIELDS = [
+  'total',
+  'successful',
+  'failed',
+  'degraded',
+  'cancelled',
+  'pending',
+] as const;
+
+/**
+ * The batch store of distributed mode: every replica reads and writes the same batches in Redis
+ * (key layout in `RedisBatchKeys`). Costs are what a poll must not grow with the batch:
+ * a status page reads O(limit) (outcomes and ids by index with HMGET; a status filter by rank in
+ * that status's sorted set); recording an outcome is one script call that moves the item between
+ * sets and the counters with it. Redis being unreachable surfaces as `NOT_READY` (503).
+ */
+@Injectable()
+export class RedisBatchStore extends BatchStore {
+  private readonly logger = new Logger(RedisBatchStore.name);
+  readonly keys: RedisBatchKeys;
+  private readonly redis: Redis & BatchScripts;
+  private readonly retentionSeconds: number;
+  private readonly unfinishedTtlSeconds: number;
+
+  constructor(
+    private readonly connection: RedisConnection,
+    config: AppConfig,
+  ) {
+    super();
+    this.keys = new RedisBatchKeys(config.redis.keyPrefix);
+    this.retentionSeconds = config.batch.retentionSeconds;
+    this.unfinishedTtlSeconds = Math.max(UNFINISHED_TTL_SECONDS, this.retentionSeconds);
+    const redis = connection.client;
+    const define = (name: keyof BatchScripts, lua: string, numberOfKeys: number): void => {
+      if (!(name in redis)) redis.defineCommand(name, { lua, numberOfKeys });
+    };
+    define('batchRecordOutcome', RECORD_OUTCOME, 6);
+    define('batchMarkRunning', MARK_RUNNING, 1);
+    define('batchMarkFinished', MARK_FINISHED, 13);
+    define('batchCancel', CANCEL, 13);
+    define('batchPayloads', PAYLOADS, 2);
+    define('batchPageByStatus', PAGE_BY_STATUS, 3);
+    this.redis = redis as Redis & BatchScripts;
+  }
+
+  async create(meta: BatchMeta, payloads: unknown[]): Promise<void> {
+    const k = this.keys.of(meta.batchId);
+    const { status, startedAt, finishedAt, ...doc } = meta;
+    const chunkSize = meta.options.chunkSize;
+    const ttl = this.unfinishedTtlSeconds;
+    const createdAtMs = Date.parse(meta.createdAt);
+    const tx = this.redis.multi();
+    // Meta last, so a batch is readable (getMeta) only once the rest is in; MULTI makes it all-or-nothing anyway.
+    for (const fields of slices(chunkFields(payloads, chunkSize), WRITE_SLICE))
+      tx.hset(k.payloads, ...fields);
+    for (const fields of slices(idFields(payloads), WRITE_SLICE)) tx.hset(k.ids, ...fields);
+    for (let start = 0; start < payloads.length; start += WRITE_SLICE) {
+      const members: number[] = [];
+      for (let index = start; index < Math.min(start + WRITE_SLICE, payloads.length); index++)
+        members.push(index, index);
+      tx.zadd(k.status.pending, ...members);
+    }
+    tx.hset(k.meta, {
+      doc: JSON.stringify(doc satisfies MetaDoc),
+      status,
+      startedAt: startedAt ?? '',
+      finishedAt: finishedAt ?? '',
+      chunkSize,
+      total: payloads.length,
+      successful: 0,
+      failed: 0,
+      degraded: 0,
+      cancelled: 0,
+      pending: payloads.length,
+      latencyMax: 0,
+    });
+    for (const key of [k.meta, k.payloads, k.ids, k.status.pending]) tx.expire(key, ttl);
+    tx.zadd(this.keys.batches, createdAtMs, meta.batchId);
+    tx.zadd(this.keys.unfinished, createdAtMs, `${meta.batchId}:${payloads.length}`);
+    tx.incrby(this.keys.queuedItems, payloads.length);
+    for (const key of [this.keys.batches, this.keys.unfinished, this.keys.queuedItems])
+      tx.expire(key, ttl);
+    await this.call(() => tx.exec());
+  }
+
+  async claimIdempotencyKey(
+    key: string,
+    record: IdempotencyRecord,
+  ): Promise<IdempotencyRecord | undefined> {
+    const idempotencyKey = this.keys.idempotency(key);
+    const value = JSON.stringify(record);
+    const ttl = this.unfinishedTtlSeconds;
+    return this.call(async () => {
+      const claimed = await this.redis.set(idempotencyKey, value, 'EX', ttl, 'NX');
+      if (claimed === null) {
+        const earlier = await this.redis.get(idempotencyKey);
+        if (earlier !== null) {
+          const existing = JSON.parse(earlier) as IdempotencyRecord;
+          // Same rule as in memory: a claim whose batch is gone (expired, or never created) is free.
+          if ((await this.redis.exists(this.keys.of(existing.batchId).meta)) === 1) return existing;
+        }
+        await this.redis.set(idempotencyKey, value, 'EX', ttl);
+      }
+      await this.redis.set(this.keys.of(record.batchId).idempotencyRef, idempotencyKey, 'EX', ttl);
+      return undefined;
+    });
+  }
+
+  async getMeta(batchId: string): Promise<BatchMeta | undefined> {
+    const fields = await this.call(() =>
+      this.redis.hmget(this.keys.of(batchId).meta, 'doc', 'status', 'startedAt', 'finishedAt'),
+    );
+    return toMeta(fields);
+  }
+
+  async getPayloads(batchId: string, start: number, end: number): Promise<unknown[]> {
+    const k = this.keys.of(batchId);
+    const payloads: unknown[] = [];
+    for (let from = start; from < end; from += READ_SLICE) {
+      const to = Math.min(from + READ_SLICE, end);
+      const reply = await this.call(() => this.redis.batchPayloads(k.meta, k.payloads, from, to));
+      if (reply === null) throw new Error(`batch ${batchId} is not in the store`);
+      const [chunkSize, firstChunk, ...chunks] = reply as [number, number, ...(string | null)[]];
+      const items = chunks.flatMap((chunk) =>
+        chunk === null ? [] : (JSON.parse(chunk) as unknown[]),
+      );
+      const skip = from - firstChunk * chunkSize;
+      payloads.push(...items.slice(skip, skip + (to - from)));
+    }
+    return payloads;
+  }
+
+  async recordedIn(batchId: string, start: number, end: number): Promise<boolean[]> {
+    if (end <= start) return [];
+    const pending = await this.call(() =>
+      this.redis.zrange(this.keys.of(batchId).status.pending, start, String(end - 1), 'BYSCORE'),
+    );
+    const recorded = new Array<boolean>(end - start).fill(true);
+    for (const index of pending) recorded[Number(index) - start] = false;
+    return recorded;
+  }
+
+  async recordOutcome(batchId: string, index: number, outcome: ItemOutcome): Promise<void> {
+    const k = this.keys.of(batchId);
+    const timed = outcome.attempts > 0;
+    await this.call(() =>
+      this.redis.batchRecordOutcome(
+        k.meta,
+        k.outcomes,
+        k.latency,
+        k.status.pending,
+        k.status.cancelled,
+        k.status[outcome.status],
+        index,
+        JSON.stringify(outcome),
+        SUMMARY_FIELD[outcome.status],
+        timed ? '1' : '0',
+        timed ? latencyBucket(outcome.latencyMs) : 0,
+        timed ? outcome.latencyMs : 0,
+      ),
+    );
+    // The worker's next call starts from here: in a check-phase slice, as after a CXone answer.
+    await nextSlice();
+  }
+
+  async markRunning(batchId: string, startedAt: string): Promise<boolean> {
+    const runnable = await this.call(() =>
+      this.redis.batchMarkRunning(this.keys.of(batchId).meta, startedAt, this.connection.replicaId),
+    );
+    return runnable === 1;
+  }
+
+  async markFinished(batchId: string, finishedAt: string): Promise<BatchMeta | undefined> {
+    const k = this.keys.of(batchId);
+    const fields = await this.call(() =>
+      this.redis.batchMarkFinished(
+        ...this.endKeys(batchId),
+        finishedAt,
+        this.retentionSeconds,
+        batchId,
+      ),
+    );
+    const meta = toMeta(fields);
+    if (meta) await this.expireIdempotencyKey(k.idempotencyRef);
+    return meta;
+  }
+
+  async cancel(batchId: string, at: string): Promise<BatchMeta | undefined> {
+    const k = this.keys.of(batchId);
+    const fields = await this.call(() =>
+      this.redis.batchCancel(
+        ...this.endKeys(batchId),
+        at,
+        this.retentionSeconds,
+        batchId,
+        this.keys.cancelChannel,
+      ),
+    );
+    const meta = toMeta(fields);
+    if (meta?.finishedAt) await this.expireIdempotencyKey(k.idempotencyRef);
+    return meta;
+  }
+
+  async summary(batchId: string): Promise<BatchSummary> {
+    const values = await this.call(() =>
+      this.redis.hmget(this.keys.of(batchId).meta, ...SUMMARY_FIELDS),
+    );
+    if (values[0] === null) throw new Error(`batch ${batchId} is not in the store`);
+    return Object.fromEntries(
+      SUMMARY_FIELDS.map((field, i) => [field, Number(values[i])]),
+    ) as unknown as BatchSummary;
+  }
+
+  async latency(batchId: string): Promise<LatencySummary> {
+    const k = this.keys.of(batchId);
+    const [buckets, max] = await this.call(() =>
+      Promise.all([this.redis.hgetall(k.latency), this.redis.hget(k.meta, 'latencyMax')]),
+    );
+    const counts = new Map<number, number>();
+    for (const [bucket, count] of Object.entries(buckets))
+      counts.set(Number(bucket), Number(count));
+    return summarizeLatency(counts, Number(max ?? 0));
+  }
+
+  async page(
+    batchId: string,
+    offset: number,
+    limit: number,
+    status?: ItemStatus,
+  ): Promise<ItemPage> {
+    const k = this.keys.of(batchId);
+    if (status !== undefined) {
+      const reply = await this.call(() =>
+        this.redis.batchPageByStatus(k.status[status], k.outcomes, k.ids, offset, limit),
+      );
+      const [total, indexes, outcomes, ids] = reply as [
+        number,
+        string[],
+        (string | null)[],
+        (string | null)[],
+      ];
+      const items = indexes.map((index, i) =>
+        storedItem(
+          Number(index),
+          ids[i],
+          outcomes[i],
+          status === 'cancelled' ? CANCELLED_OUTCOME : undefined,
+        ),
+      );
+      return { items, total };
+    }
+    const [total, batchStatus] = await this.call(() => this.redis.hmget(k.meta, 'total', 'status'));
+    if (total === null) throw new Error(`batch ${batchId} is not in the store`);
+    const indexes: string[] = [];
+    for (let index = offset; index < Math.min(offset + limit, Number(total)); index++)
+      indexes.push(String(index));
+    if (indexes.length === 0) return { items: [], total: Number(total) };
+    const [outcomes, ids] = await this.call(() =>
+      Promise.all([this.redis.hmget(k.outcomes, ...indexes), this.redis.hmget(k.ids, ...indexes)]),
+    );
+    // An item with no outcome in a cancelled batch was cancelled (cancel stores no per-item outcome).
+    const missing = (batchStatus as BatchStatus) === 'cancelled' ? CANCELLED_OUTCOME : undefined;
+    const items = indexes.map((index, i) =>
+      storedItem(Number(index), ids[i], outcomes[i], missing),
+    );
+    return { items, total: Number(total) };
+  }
+
+  async list(
+    limit: number,
+    cursor?: string,
+  ): Promise<{ batches: BatchListEntry[]; nextCursor: string | null }> {
+    const after = cursor ? decodeCursor(cursor) : undefined;
+    const found: { entry: BatchListEntry; score: number }[] = [];
+    const expired: string[] = [];
+    let offset = 0;
+    const fetch = limit + 1;
+    for (;;) {
+      const max = after ? String(after.score) : '+inf';
+      const window = await this.call(() =>
+        this.redis.zrange(
+          this.keys.batches,
+          max,
+          '-inf',
+          'BYSCORE',
+          'REV',
+          'LIMIT',
+          offset,
+          fetch,
+          'WITHSCORES',
+        ),
+      );
+      offset += window.length / 2;
+      const candidates: { batchId: string; score: number }[] = [];
+      for (let i = 0; i < window.length; i += 2) {
+        const batchId = window[i];
+        const score = Number(window[i + 1]);
+        // Same creation millisecond as the cursor: only members after it (reverse lexical order).
+        if (after && score === after.score && batchId >= after.batchId) continue;
+        candidates.push({ batchId, score });
+      }
+      const rows = await this.call(() =>
+        Promise.all(
+          candidates.map(({ batchId }) =>
+            this.redis.hmget(this.keys.of(batchId).meta, 'doc', 'status', ...SUMMARY_FIELDS),
+          ),
+        ),
+      );
+      candidates.forEach(({ batchId, score }, i) => {
+        const [doc, status, ...counts] = rows[i];
+        if (doc === null) {
+          expired.push(batchId);
+          return;
+        }
+        const { actionId, createdAt } = JSON.parse(doc) as MetaDoc;
+        const summary = Object.fromEntries(
+          SUMMARY_FIELDS.map((field, j) => [field, Number(counts[j])]),
+        );
+        found.push({
+          entry: {
+            batchId,
+            actionId,
+            status: status as BatchStatus,
+            createdAt,
+            summary: summary as unknown as BatchSummary,
+          },
+          score,
+        });
+      });
+      if (found.length > limit || window.length < fetch * 2) break;
+    }
+    if (expired.length > 0) {
+      // Batches past their retention leave their list entry behind; drop it on the way.
+      await this.call(() => this.redis.zrem(this.keys.batches, ...expired));
+    }
+    const page = found.slice(0, limit);
+    const last = page.at(-1);
+    const nextCursor =
+      found.length > limit && last ? encodeCursor(last.score, last.entry.batchId) : null;
+    return { batches: page.map(({ entry }) => entry), nextCursor };
+  }
+
+  async ping(): Promise<void> {
+    await this.connection.ping();
+  }
+
+  /** Items of batches accepted and not finished, over all replicas (the intake limit). */
+  async unfinishedItems(): Promise<number> {
+    const value = await this.call(() => this.redis.get(this.keys.queuedItems));
+    return Math.max(0, Number(value ?? 0));
+  }
+
+  /** Unfinished batches created before `before` (epoch ms), oldest first, at most `limit`. */
+  async unfinishedBefore(before: number, limit: number): Promise<UnfinishedBatch[]> {
+    const members = await this.call(() =>
+      this.redis.zrange(this.keys.unfinished, '-inf', String(before), 'BYSCORE', 'LIMIT', 0, limit),
+    );
+    return members.map((member) => {
+      const at = member.lastIndexOf(':');
+      return { batchId: member.slice(0, at), total: Number(member.slice(at + 1)) };
+    });
+  }
+
+  /** Forgets an unfinished batch that expired before it finished, so the intake count does not leak. */
+  async forgetUnfinished({ batchId, total }: UnfinishedBatch): Promise<void> {
+    await this.call(async () => {
+      if ((await this.redis.zrem(this.keys.unfinished, `${batchId}:${total}`)) === 0) return;
+      const queued = Number((await this.redis.get(this.keys.queuedItems)) ?? 0);
+      await this.redis.decrby(this.keys.queuedItems, Math.min(total, Math.max(queued, 0)));
+      this.logger.warn({ batch_id: batchId }, 'Batch expired before it finished');
+    });
+  }
+
+  private endKeys(batchId: string): string[] {
+    return [...this.keys.of(batchId).all, this.keys.unfinished, this.keys.queuedItems];
+  }
+
+  private async expireIdempotencyKey(refKey: string): Promise<void> {
+    await this.call(async () => {
+      const idempotencyKey = await this.redis.get(refKey);
+      if (idempotencyKey !== null) await this.redis.expire(idempotencyKey, this.retentionSeconds);
+    });
+  }
+
+  /** Runs Redis commands; "Redis cannot be reached" becomes NOT_READY, anything else propagates. */
+  private async call<T>(operation: () => Promise<T>): Promise<T> {
+    this.connection.assertResponsive('The batch store');
+    try {
+      return await operation();
+    } catch (error) {
+      this.connection.noteFailure(error);
+      if (!isRedisUnavailable(error)) throw error;
+      throw notReady('The batch store', error);
+    }
+  }
+}
+
+function toMeta(fields: (string | null)[] | null): BatchMeta | undefined {
+  if (!fields || !fields[0]) return undefined;
+  const [doc, status, startedAt, finishedAt] = fields;
+  return {
+    ...(JSON.parse(doc) as MetaDoc),
+    status: status as BatchStatus,
+    startedAt: startedAt || null,
+    finishedAt: finishedAt || null,
+  };
+}
+
+function storedItem(
+  index: number,
+  id: string | null,
+  outcome: string | null,
+  missing: ItemOutcome | undefined,
+): StoredItem {
+  return {
+    index,
+    id: id === null ? String(index) : (JSON.parse(id) as string | number),
+    outcome: outcome === null ? missing : (JSON.parse(outcome) as ItemOutcome),
+  };
+}
+
+/** `[chunkNumber, JSON of the chunk's payloads, …]` for HSET. */
+function chunkFields(payloads: unknown[], chunkSize: number): (string | number)[] {
+  const fields: (string | number)[] = [];
+  for (let start = 0, chunk = 0; start < payloads.length; start += chunkSize, chunk++) {
+    fields.push(chunk, JSON.stringify(payloads.slice(start, start + chunkSize)));
+  }
+  return fields;
+}
+
+/** `[index, JSON of the id, …]` for payloads that carry their own id (the others default to the index). */
+function idFields(payloads: unknown[]): (string | number)[] {
+  const fields: (string | number)[] = [];
+  payloads.forEach((payload, index) => {
+    const id = ownIdOf(payload);
+    if (id !== undefined) fields.push(index, JSON.stringify(id));
+  });
+  return fields;
+}
+
+/** Field/value pairs in slices of at most `size` pairs. */
+function* slices(fields: (string | number)[], size: number): Generator<(string | number)[]> {
+  for (let start = 0; start < fields.length; start += size * 2)
+    yield fields.slice(start, start + size * 2);
+}
+
+function encodeCursor(score: number, batchId: string): string {
+  return Buffer.from(`${score}:${batchId}`).toString('base64url');
+}
+
+function decodeCursor(cursor: string): { score: number; batchId: string } {
+  const match = /^([0-9]{1,16}):([A-Za-z0-9._-]{1,128})$/.exec(
+    Buffer.from(cursor, 'base64url').toString(),
+  );
+  if (!match) {
+    throw new ValidationFailedError([
+      { field: 'cursor', message: 'is not a cursor this service issued' },
+    ]);
+  }
+  return { score: Number(match[1]), batchId: match[2] };
+}

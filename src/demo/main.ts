@@ -1,0 +1,71 @@
+import 'reflect-metadata';
+import { createApp } from '../app.factory.js';
+import { ConfigError, loadConfig } from '../config/load-config.js';
+import { startSimulator } from '../simulator/simulator.server.js';
+
+/** Fault profiles of the demo's simulated actions. */
+const DEMO_PROFILES = {
+  '*': { latency_ms: 40, jitter_ms: 20 },
+  'demo-flaky': {
+    latency_ms: 30,
+    jitter_ms: 20,
+    rate_limit_rate: 0.1,
+    retry_after_seconds: 1,
+    error_rate: 0.05,
+    error_status: 500,
+    hang_rate: 0.03,
+  },
+};
+
+/** `npm run demo`: the CXone simulator and the service in one process, auth disabled, pretty logs. */
+async function demo(): Promise<void> {
+  const sim = await startSimulator({ port: 0, profiles: DEMO_PROFILES });
+  let config;
+  try {
+    config = loadConfig(undefined, {
+      CXONE_API_URL: sim.url,
+      CXONE_SIMULATOR: 'true',
+      AUTH_DISABLED: 'true',
+      LOG_PRETTY: 'true',
+    });
+  } catch (error) {
+    process.stderr.write(`${error instanceof ConfigError ? error.message : String(error)}\n`);
+    await sim.close();
+    process.exit(1);
+  }
+  const app = await createApp(config);
+  await app.listen(config.port);
+  const base = `http://localhost:${config.port}`;
+  const body = JSON.stringify({
+    action_id: 'demo-flaky',
+    payloads: Array.from({ length: 20 }, (_, n) => ({ id: `customer-${n + 1}` })),
+    max_workers: 8,
+    timeout_ms: 2000,
+  });
+  process.stdout.write(
+    [
+      '',
+      `  CXone simulator:  ${sim.url}  (admin: ${sim.url}/__sim/stats)`,
+      `  Orchestrator:     ${base}`,
+      `  Swagger UI:       ${base}/docs`,
+      '',
+      '  Try a batch against a flaky action (429s, 500s and hangs):',
+      `    curl -s -X POST ${base}/batch/execute -H 'content-type: application/json' -d '${body}'`,
+      '  then poll the status_url it returns:',
+      `    curl -s '${base}/batch/<batch_id>/status?limit=5'`,
+      '',
+      '  Ctrl-C stops both.',
+      '',
+    ].join('\n'),
+  );
+  const stop = (): void => {
+    void app
+      .close()
+      .then(() => sim.close())
+      .finally(() => process.exit(0));
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+}
+
+await demo();
