@@ -1,4 +1,4 @@
-import type { LOG_LEVELS, OTLP_PROTOCOLS, TRACE_SAMPLERS } from './env.schema.js';
+import type { LOG_LEVELS, OTLP_PROTOCOLS, STORES, TRACE_SAMPLERS } from './env.schema.js';
 
 export type GrantType = 'client_credentials' | 'password';
 export type ClientAuth = 'body' | 'basic';
@@ -37,13 +37,27 @@ export class AppConfig {
   auth: { apiKeys: string[]; disabled: boolean };
   cxone: CxoneConfig;
   circuit: { failureThreshold: number; recoverySeconds: number };
-  cache: { staleTtlSeconds: number; maxEntries: number };
+  cache: {
+    staleTtlSeconds: number;
+    maxEntries: number;
+    /** CACHE_MAX_BYTES: the in-process cache's bound in (estimated) bytes, fresh and stale entries together. */
+    maxBytes: number;
+  };
+  /**
+   * Where batches are kept: `sqlite` (one process, a database file in `dataDir`), `memory` (one
+   * process, nothing kept over a restart) or `redis` (every replica, REDIS_URL).
+   */
+  store: (typeof STORES)[number];
+  /** DATA_DIR resolved to an absolute path: the `sqlite` store's directory. */
+  dataDir: string;
   batch: {
     maxItems: number;
     maxWorkersPerBatch: number;
     maxBodyBytes: number;
     retentionSeconds: number;
     maxQueuedItems: number;
+    /** MAX_RESULT_BYTES: the largest CXone answer kept for one item; a larger one fails it. */
+    maxResultBytes: number;
   };
   redis: {
     url?: string;

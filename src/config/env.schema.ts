@@ -25,6 +25,8 @@ const toBoolean = ({ value }: { value: unknown }): unknown => {
 
 const urlOptions = { require_tld: false, require_protocol: true, protocols: ['http', 'https'] };
 
+/** Where batches are kept (STORE); unset: `redis` with REDIS_URL, else `sqlite`. */
+export const STORES = ['memory', 'sqlite', 'redis'] as const;
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 /** OTLP transports the trace exporter speaks; `http/protobuf` is the OpenTelemetry default. */
 export const OTLP_PROTOCOLS = ['http/protobuf', 'http/json', 'grpc'] as const;
@@ -107,6 +109,21 @@ export class EnvDto {
   @Max(31536000)
   BATCH_RETENTION_SECONDS?: number;
   @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(100000000) MAX_QUEUED_ITEMS?: number;
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1024)
+  @Max(67108864)
+  MAX_RESULT_BYTES?: number;
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1048576)
+  @Max(17179869184)
+  CACHE_MAX_BYTES?: number;
+
+  @IsOptional() @IsIn(STORES) STORE?: (typeof STORES)[number];
+  @IsOptional() @IsString() @MinLength(1) DATA_DIR?: string;
 
   @IsOptional()
   @IsUrl({ require_tld: false, require_protocol: true, protocols: ['redis', 'rediss'] })

@@ -1,6 +1,7 @@
 import { plainToInstance } from 'class-transformer';
 import { validateSync, type ValidationError } from 'class-validator';
 import * as http from 'node:http';
+import { resolve } from 'node:path';
 import { AppConfig } from './app-config.js';
 import { EnvDto } from './env.schema.js';
 
@@ -141,6 +142,14 @@ function proxySettings(dto: EnvDto): AppConfig['proxy'] {
   };
 }
 
+/** STORE, or its default: `redis` with REDIS_URL, else `sqlite`. `redis` needs REDIS_URL. */
+function storeOf(dto: EnvDto): AppConfig['store'] {
+  const store = dto.STORE ?? (dto.REDIS_URL ? 'redis' : 'sqlite');
+  if (store === 'redis' && !dto.REDIS_URL)
+    throw new ConfigError('STORE', 'is redis but REDIS_URL is not set');
+  return store;
+}
+
 function list(value: string | undefined): string[] {
   return (value ?? '')
     .split(',')
@@ -238,13 +247,17 @@ export function loadConfig(
     cache: {
       staleTtlSeconds: dto.STALE_TTL_SECONDS ?? 86400,
       maxEntries: dto.CACHE_MAX_ENTRIES ?? 100000,
+      maxBytes: dto.CACHE_MAX_BYTES ?? 32 * 1024 * 1024,
     },
+    store: storeOf(dto),
+    dataDir: resolve(dto.DATA_DIR ?? './data'),
     batch: {
       maxItems: dto.MAX_BATCH_ITEMS ?? 100000,
       maxWorkersPerBatch: dto.MAX_WORKERS_PER_BATCH ?? 256,
       maxBodyBytes: dto.MAX_BODY_BYTES ?? 50 * 1024 * 1024,
       retentionSeconds: dto.BATCH_RETENTION_SECONDS ?? 86400,
       maxQueuedItems: dto.MAX_QUEUED_ITEMS ?? 2000000,
+      maxResultBytes: dto.MAX_RESULT_BYTES ?? 1024 * 1024,
     },
     redis: {
       url: dto.REDIS_URL,

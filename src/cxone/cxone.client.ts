@@ -175,7 +175,7 @@ export class CxoneClient implements OnApplicationShutdown {
     this.spanIdSource = source;
   }
 
-  /** After the batch queue has drained (beforeApplicationShutdown): calls in flight still need the pool. */
+  /** After the batch queue has drained (BatchModule's onModuleDestroy): calls in flight still need the pool. */
   async onApplicationShutdown(): Promise<void> {
     await (this.axios.defaults.adapter as Partial<ClosableAdapter> | undefined)?.close?.();
   }
