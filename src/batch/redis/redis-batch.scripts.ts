@@ -7,12 +7,19 @@
  *   then 12 `unfinished` and 13 `queued-items`.
  */
 
-/** Stamps finishedAt, starts the retention clock on every key and releases the intake count. */
+/**
+ * Stamps finishedAt, starts the retention clock on every key and releases the intake count. The
+ * payloads go at once when every item succeeded (none can run again); otherwise they stay for a
+ * redrive of the failed ones until retention.
+ */
 const FINISH = `
 local function finish(finishedAt, retentionSeconds, batchId)
   redis.call('HSET', KEYS[1], 'finishedAt', finishedAt)
   for i = 1, 11 do redis.call('EXPIRE', KEYS[i], retentionSeconds) end
   local total = tonumber(redis.call('HGET', KEYS[1], 'total') or '0')
+  if tonumber(redis.call('HGET', KEYS[1], 'successful') or '0') == total then
+    redis.call('UNLINK', KEYS[2])
+  end
   redis.call('ZREM', KEYS[12], batchId .. ':' .. total)
   local queued = tonumber(redis.call('GET', KEYS[13]) or '0')
   redis.call('DECRBY', KEYS[13], math.min(total, math.max(queued, 0)))
