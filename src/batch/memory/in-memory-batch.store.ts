@@ -118,7 +118,8 @@ export class InMemoryBatchStore extends BatchStore implements OnModuleDestroy {
 
   async recordOutcome(batchId: string, index: number, outcome: ItemOutcome): Promise<void> {
     const batch = this.batches.get(batchId);
-    if (!batch) return;
+    // Not an item of this batch: writing it would count an item that does not exist.
+    if (!batch || !Number.isInteger(index) || index < 0 || index >= batch.outcomes.length) return;
     const previous = batch.outcomes[index];
     if (previous !== undefined && previous.status !== 'cancelled') return;
     batch.outcomes[index] = outcome;
