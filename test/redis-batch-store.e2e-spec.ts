@@ -112,8 +112,8 @@ describeRedis('RedisBatchStore (real Redis)', () => {
   });
 
   it('deletes the payloads of a batch whose every item succeeded when it finishes', async () => {
-    const allGood = meta(2);
-    const oneFailed = meta(2);
+    const allGood = batchMeta(2);
+    const oneFailed = batchMeta(2);
     for (const batch of [allGood, oneFailed]) {
       await store.create(batch, [{ n: 1 }, { n: 2 }]);
       await store.markRunning(batch.batchId, new Date().toISOString());

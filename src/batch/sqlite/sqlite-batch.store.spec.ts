@@ -10,8 +10,10 @@ import type { BatchMeta, ItemOutcome } from '../core/batch.types.js';
 import { SqliteBatchStore } from './sqlite-batch.store.js';
 import { DATABASE_FILE, SqliteDatabase } from './sqlite-database.js';
 
-// The sqlite store on a real database file, case for case with the other stores' rules, plus
-// what only it promises: surviving a reopen, a failing disk, the directory's lock.
+// What only the sqlite store has, on a real database file: surviving a reopen, payloads dropped
+// as items succeed, a cancelled batch read without a row per item, deletion in slices, a failing
+// disk, the directory's lock. The rules every store shares are in the BatchStore contract
+// (test/contracts/batch-store.contract.ts).
 
 const config = loadConfig({
   CXONE_SIMULATOR: 'true',
@@ -84,59 +86,6 @@ describe('SqliteBatchStore', () => {
     store = openStore().store;
   });
 
-  it('reads any range of payloads in input order, and item ids from the payloads', async () => {
-    const batch = meta(25, 10);
-    const payloads = Array.from({ length: 25 }, (_, n) =>
-      n % 3 === 0 ? { id: `p${n}`, n } : n % 3 === 1 ? { id: n * 10 } : { n },
-    );
-    await store.create(batch, payloads);
-
-    expect(await store.getMeta(batch.batchId)).toEqual(batch);
-    expect(await store.getPayloads(batch.batchId, 0, 10)).toEqual(payloads.slice(0, 10));
-    expect(await store.getPayloads(batch.batchId, 8, 23)).toEqual(payloads.slice(8, 23));
-    expect(await store.recordedIn(batch.batchId, 5, 15)).toEqual(new Array(10).fill(false));
-    const page = await store.page(batch.batchId, 0, 4);
-    expect(page.total).toBe(25);
-    expect(page.items.map((item) => item.id)).toEqual(['p0', 10, '2', 'p3']);
-    expect(page.items.every((item) => item.outcome === undefined)).toBe(true);
-    expect(await store.getMeta('no-such-batch')).toBeUndefined();
-  });
-
-  it('records an outcome only while the item is pending or cancelled, with its counters', async () => {
-    const batch = meta(3);
-    await store.create(batch, [{}, {}, {}]);
-    expect(await store.markRunning(batch.batchId, '2026-01-01T00:00:00.000Z')).toBe(true);
-    // Written together (one transaction for a turn's outcomes), the second one for index 0 loses.
-    await Promise.all([
-      store.recordOutcome(batch.batchId, 0, success(10)),
-      store.recordOutcome(batch.batchId, 0, failed),
-      store.recordOutcome(batch.batchId, 2, success(40)),
-    ]);
-    expect(await store.summary(batch.batchId)).toEqual({
-      total: 3,
-      successful: 2,
-      failed: 0,
-      degraded: 0,
-      cancelled: 0,
-      pending: 1,
-    });
-    expect(await store.recordedIn(batch.batchId, 0, 3)).toEqual([true, false, true]);
-    const latency = await store.latency(batch.batchId);
-    expect(latency.max).toBe(40);
-    expect(latency.p50).toBeGreaterThanOrEqual(10);
-    expect(latency.p50).toBeLessThanOrEqual(11);
-    const page = await store.page(batch.batchId, 0, 10);
-    expect(page.items.map((item) => item.outcome?.status)).toEqual([
-      'success',
-      undefined,
-      'success',
-    ]);
-    expect(await store.getMeta(batch.batchId)).toMatchObject({
-      status: 'running',
-      startedAt: '2026-01-01T00:00:00.000Z',
-    });
-  });
-
   it('drops the payload of an item that succeeded and keeps a failed one (it may run again)', async () => {
     const batch = meta(3);
     await store.create(batch, [{ n: 0 }, { n: 1 }, { n: 2 }]);
@@ -145,47 +94,7 @@ describe('SqliteBatchStore', () => {
     expect(await store.getPayloads(batch.batchId, 0, 3)).toEqual([undefined, { n: 1 }, { n: 2 }]);
   });
 
-  it('filters a page by status in input order, pending included, and counts the matches', async () => {
-    const batch = meta(10);
-    await store.create(
-      batch,
-      Array.from({ length: 10 }, (_, n) => ({ id: n })),
-    );
-    for (const index of [1, 3, 5, 7]) await store.recordOutcome(batch.batchId, index, failed);
-
-    const failures = await store.page(batch.batchId, 1, 2, 'failed');
-    expect(failures.total).toBe(4);
-    expect(failures.items.map((item) => item.index)).toEqual([3, 5]);
-    expect(failures.items[0]).toMatchObject({
-      id: 3,
-      outcome: { status: 'failed', errorCode: 'UPSTREAM_4XX' },
-    });
-    const pending = await store.page(batch.batchId, 0, 100, 'pending');
-    expect(pending.total).toBe(6);
-    expect(pending.items.map((item) => item.index)).toEqual([0, 2, 4, 6, 8, 9]);
-    expect((await store.page(batch.batchId, 0, 10, 'degraded')).total).toBe(0);
-  });
-
-  it('reads a page of a large batch by index and by status', async () => {
-    const batch = meta(20000, 1000);
-    await store.create(
-      batch,
-      Array.from({ length: 20000 }, (_, n) => ({ n })),
-    );
-    await store.recordOutcome(batch.batchId, 19995, success());
-    const tail = await store.page(batch.batchId, 19990, 10);
-    expect(tail.items.map((item) => item.index)).toEqual(
-      Array.from({ length: 10 }, (_, n) => 19990 + n),
-    );
-    expect(tail.items[5].outcome?.status).toBe('success');
-    const pending = await store.page(batch.batchId, 19990, 10, 'pending');
-    expect(pending.total).toBe(19999);
-    expect(pending.items.map((item) => item.index)).toEqual([
-      19990, 19991, 19992, 19993, 19994, 19996, 19997, 19998, 19999,
-    ]);
-  });
-
-  it('cancels: pending items become cancelled; a late real outcome replaces cancelled, never a final one', async () => {
+  it('reads the items a cancel left pending as cancelled, merged in index order with those recorded as cancelled', async () => {
     const batch = meta(4);
     await store.create(batch, [{}, {}, {}, {}]);
     await store.markRunning(batch.batchId, new Date().toISOString());
@@ -233,70 +142,6 @@ describe('SqliteBatchStore', () => {
     expect(finished).toMatchObject({ status: 'cancelled', finishedAt: expect.any(String) });
   });
 
-  it('finishes a cancelled batch that never started at once, and refuses to cancel a completed one', async () => {
-    const queued = meta(2);
-    await store.create(queued, [{}, {}]);
-    expect(await store.cancel(queued.batchId, '2026-01-01T00:00:00.000Z')).toMatchObject({
-      status: 'cancelled',
-      finishedAt: '2026-01-01T00:00:00.000Z',
-    });
-
-    const done = meta(1);
-    await store.create(done, [{}]);
-    await store.markRunning(done.batchId, new Date().toISOString());
-    await store.recordOutcome(done.batchId, 0, success());
-    expect(await store.markFinished(done.batchId, new Date().toISOString())).toMatchObject({
-      status: 'completed',
-    });
-    expect(await store.cancel(done.batchId, new Date().toISOString())).toBeUndefined();
-  });
-
-  it('remembers idempotency keys, and frees a key whose batch is gone', async () => {
-    const first = meta(1);
-    expect(
-      await store.claimIdempotencyKey('order-42', { batchId: first.batchId, bodyHash: 'h1' }),
-    ).toBeUndefined();
-    await store.create(first, [{}]);
-    expect(
-      await store.claimIdempotencyKey('order-42', { batchId: 'another', bodyHash: 'h2' }),
-    ).toEqual({ batchId: first.batchId, bodyHash: 'h1' });
-
-    const second = meta(1);
-    expect(
-      await store.claimIdempotencyKey('order-43', { batchId: 'never-created', bodyHash: 'h' }),
-    ).toBeUndefined();
-    expect(
-      await store.claimIdempotencyKey('order-43', { batchId: second.batchId, bodyHash: 'h' }),
-    ).toBeUndefined();
-    await store.create(second, [{}]);
-    expect(
-      await store.claimIdempotencyKey('order-43', { batchId: 'third', bodyHash: 'h' }),
-    ).toEqual({ batchId: second.batchId, bodyHash: 'h' });
-  });
-
-  it('lists newest first with a cursor, and refuses a cursor it did not issue', async () => {
-    const { store: own } = openStore();
-    const batches = [0, 1, 2, 3, 4].map(() => meta(1));
-    for (const batch of batches) await own.create(batch, [{}]);
-    const seen: string[] = [];
-    let cursor: string | undefined;
-    let pages = 0;
-    do {
-      const page = await own.list(2, cursor);
-      seen.push(...page.batches.map((entry) => entry.batchId));
-      cursor = page.nextCursor ?? undefined;
-      pages += 1;
-    } while (cursor && pages < 10);
-    expect(pages).toBe(3);
-    expect(seen).toEqual(batches.map((batch) => batch.batchId).reverse());
-    expect((await own.list(1)).batches[0]).toMatchObject({
-      actionId: 'act',
-      status: 'queued',
-      summary: { total: 1, pending: 1, successful: 0 },
-    });
-    await expect(own.list(2, 'not-a-cursor')).rejects.toMatchObject({ code: 'VALIDATION_FAILED' });
-  });
-
   it('tells the queue which batches are unfinished and how many items they hold', async () => {
     const { store: own } = openStore();
     const a = meta(10);
@@ -324,7 +169,7 @@ describe('SqliteBatchStore', () => {
     expect(own.unfinishedItems()).toBe(0);
   });
 
-  it('deletes a finished batch and its idempotency key after the retention time, not before', async () => {
+  it('deletes a finished batch larger than one deletion slice, and its idempotency key, after the retention time', async () => {
     const { store: own } = openStore();
     const done = meta(4500);
     const running = meta(1);
