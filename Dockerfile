@@ -14,13 +14,17 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 
-# Runtime: non-root, no build tools, configured by the environment alone.
+# Runtime: non-root, no build tools, configured by the environment alone. The root filesystem can
+# be read-only: the one place written is DATA_DIR (the sqlite store's file, the default store
+# without REDIS_URL), a volume owned by the node user; mount a persistent volume there.
 FROM node:24-bookworm-slim
-ENV NODE_ENV=production PORT=3000
+ENV NODE_ENV=production PORT=3000 DATA_DIR=/app/data
 WORKDIR /app
 COPY --from=deps --chown=node:node /app/node_modules ./node_modules
 COPY --from=build --chown=node:node /app/dist ./dist
 COPY --chown=node:node package.json ./
+RUN mkdir -p /app/data && chown node:node /app/data
+VOLUME ["/app/data"]
 USER node
 EXPOSE 3000
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \

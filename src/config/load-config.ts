@@ -158,14 +158,18 @@ function list(value: string | undefined): string[] {
 }
 
 /**
- * Validates the environment and builds the typed configuration.
- * Throws `ConfigError` naming the first bad variable.
+ * Validates the environment and builds the typed configuration: `defaults` under the
+ * environment, `overrides` over it. Throws `ConfigError` naming the first bad variable.
  */
 export function loadConfig(
   env: Record<string, string | undefined> = process.env,
   overrides: Record<string, string> = {},
+  defaults: Record<string, string> = {},
 ): AppConfig {
-  if (Object.keys(overrides).length > 0) env = { ...env, ...overrides };
+  if (Object.keys(overrides).length > 0 || Object.keys(defaults).length > 0) {
+    const set = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined));
+    env = { ...defaults, ...set, ...overrides };
+  }
   const present = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== ''));
   const dto = plainToInstance(EnvDto, present, { excludeExtraneousValues: false });
   const errors = validateSync(dto, { skipMissingProperties: false, forbidUnknownValues: false });
