@@ -480,6 +480,7 @@ export class SqliteBatchStore
       s.deleteItems.run(seq, start, start + DELETE_SLICE);
       await nextTurn();
     }
+    if (this.closed) return;
     this.database.transaction(() => {
       s.deleteLatency.run(seq);
       s.deleteClaims.run(row.batch_id);
