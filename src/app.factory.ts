@@ -8,8 +8,11 @@ import { AppModule, type TelemetryOverrides } from './app.module.js';
 import { DomainError } from './lib/domain-error.js';
 import type { AppConfig } from './config/app-config.js';
 import { HttpTelemetry } from './telemetry/tracing/http-telemetry.js';
+import { intakeGate } from './http/intake-gate.js';
 
 const JSON_TYPES = ['application/json', 'application/*+json'];
+/** Batch bodies larger than this are read one at a time (see intakeGate); smaller ones at once. */
+const LARGE_BATCH_BODY_BYTES = 1024 * 1024;
 
 /** Refuses request bodies that are not JSON (415) instead of silently ignoring them. */
 function requireJsonBodies(req: Request, _res: Response, next: NextFunction): void {
@@ -59,6 +62,7 @@ export async function createApp(
   // First: every request, even one refused by body parsing, gets its trace context and timing.
   app.use(app.get(HttpTelemetry).middleware);
   app.use(requireJsonBodies);
+  app.use('/batch/execute', intakeGate(1, LARGE_BATCH_BODY_BYTES));
   // strict: false: a body that is valid JSON but not an object (`null`, `[]`, `1`) reaches the
   // route, which names the problem ("body: must be a JSON object") instead of the parser calling
   // it invalid JSON.
