@@ -18,7 +18,7 @@ describe('intakeGate (over real loopback HTTP)', () => {
       holds.set(name, () => res.end(name));
     });
     await new Promise<void>((resolve) => {
-      server = app.listen(0, '127.0.0.1', resolve);
+      server = app.listen(0, '127.0.0.1', () => resolve());
     });
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   });
