@@ -13,7 +13,7 @@ export interface CxoneEndpointUrls {
 
 /**
  * The API base URL and the token URL: from configuration, or discovered once through
- * CXONE_ISSUER's well-known documents when neither URL is configured (CONTRACT section 2).
+ * CXONE_ISSUER's well-known documents when neither URL is configured (docs/api.md).
  * Discovery is shared by all callers (one request pair at a time) and not cached when it
  * fails: the next caller tries again after a backoff.
  */

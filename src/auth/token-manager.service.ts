@@ -21,7 +21,7 @@ interface CachedToken {
 export type TokenRefreshListener = (result: 'success' | 'failure') => void;
 
 /**
- * The CXone access token (CONTRACT section 2): obtained with the configured grant, cached,
+ * The CXone access token (docs/api.md): obtained with the configured grant, cached,
  * refreshed TOKEN_REFRESH_SKEW_SECONDS before it expires, one request at a time whatever the
  * number of callers. Inside the skew window callers keep the still-valid token while the
  * refresh runs in the background, so a slow or failing token endpoint does not stall calls

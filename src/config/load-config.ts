@@ -103,9 +103,9 @@ const NODE_HAS_PROXY_SUPPORT =
 
 /**
  * The batch span processor's settings. The export batch defaults to 128 spans, not the
- * specification's 512: an export serialises its batch in one go on the event loop (9–15 ms for 512
- * spans, one span per CXone call), long enough to show in the status poll p99 of a saturated
- * service (CONTRACT section 6 (c)).
+ * specification's 512: an export serialises its batch in one go on the event loop (one span per
+ * CXone call), and a batch of 512 takes long enough to show in the status-poll p99 of a saturated
+ * service (bench scenario c, see bench/README.md).
  */
 function spanBatchSettings(dto: EnvDto): AppConfig['otel']['batch'] {
   const maxQueueSize = dto.OTEL_BSP_MAX_QUEUE_SIZE ?? 2048;
