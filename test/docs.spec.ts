@@ -36,17 +36,13 @@ const PLANNED: ReadonlySet<string> = new Set([
   'METRICS_PORT',
   'DOCS_ENABLED',
   'CONSOLE_ENABLED',
-  // the access-key grant
-  'CXONE_AREA',
 ]);
 
 /**
  * Values documented for a variable that its `@IsIn` list does not accept yet (same rule: remove
  * them here when the schema accepts them).
  */
-const PLANNED_VALUES: Readonly<Record<string, readonly string[]>> = {
-  CXONE_GRANT_TYPE: ['access_key'],
-};
+const PLANNED_VALUES: Readonly<Record<string, readonly string[]>> = {};
 
 interface Row {
   variable: string;

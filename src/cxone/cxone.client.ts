@@ -187,8 +187,9 @@ export class CxoneClient implements OnApplicationShutdown {
     call: CxoneCall,
   ): Promise<unknown> {
     const encodedId = encodeURIComponent(actionId);
-    const url = (this.urlParts ?? (await this.resolveUrlParts())).join(encodedId);
+    // The token first: with the access-key grant its answer may be what names the API base.
     const token = this.tokens.peek() ?? (await this.tokens.getToken());
+    const url = (this.urlParts ?? (await this.resolveUrlParts())).join(encodedId);
     try {
       return await this.post(url, body, token, options, call);
     } catch (error) {
