@@ -128,6 +128,7 @@ describeRedis('RedisCircuitStateStore (real Redis)', () => {
       {
         actionId: 'snap-a',
         state: 'closed',
+        forced: false,
         consecutiveFailures: 1,
         openUntil: null,
         probeInFlight: false,
@@ -135,6 +136,7 @@ describeRedis('RedisCircuitStateStore (real Redis)', () => {
       {
         actionId: 'snap-b',
         state: 'open',
+        forced: false,
         consecutiveFailures: 1,
         openUntil: now + 1000,
         probeInFlight: false,
