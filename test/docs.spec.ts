@@ -21,7 +21,6 @@ const PLANNED: ReadonlySet<string> = new Set([
   'MAX_RESULT_BYTES',
   // callers: keys file, admins, per-caller limits
   'API_KEYS_FILE',
-  'ADMIN_CALLERS',
   'CALLER_RATE_LIMIT',
   'CALLER_MAX_QUEUED_ITEMS',
   // callbacks delivered at least once, signed per caller

@@ -48,7 +48,12 @@ export class AppConfig {
   logLevel: (typeof LOG_LEVELS)[number];
   logPretty: boolean;
   shutdownGraceSeconds: number;
-  auth: { apiKeys: string[]; disabled: boolean };
+  auth: {
+    apiKeys: string[];
+    disabled: boolean;
+    /** ADMIN_CALLERS: callers that may act on every batch and force circuits. */
+    adminCallers: string[];
+  };
   cxone: CxoneConfig;
   circuit: { failureThreshold: number; recoverySeconds: number };
   cache: { staleTtlSeconds: number; maxEntries: number };

@@ -148,6 +148,11 @@ export class EnvDto {
 
   @IsOptional() @IsString() API_KEYS?: string;
   @IsOptional() @Transform(toBoolean) @IsBoolean() AUTH_DISABLED?: boolean;
+  @IsOptional()
+  @Matches(/^\s*[a-z0-9][a-z0-9_.-]{0,63}\s*(,\s*[a-z0-9][a-z0-9_.-]{0,63}\s*)*$/, {
+    message: 'must be caller names (a-z 0-9 _ . -, up to 64) separated by commas',
+  })
+  ADMIN_CALLERS?: string;
 
   @IsOptional()
   @IsString()

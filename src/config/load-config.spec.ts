@@ -160,11 +160,19 @@ describe('loadConfig', () => {
     ['OTEL_BSP_EXPORT_TIMEOUT', '-1', 'must not be less than 1'],
     ['METRICS_ENABLED', 'perhaps', 'must be a boolean'],
     ['CALLBACK_SECRET', 'short', 'must be at least 16 characters'],
+    ['ADMIN_CALLERS', 'ops,Not A Caller', 'must be caller names'],
   ])('names %s=%s as malformed', (variable, value, problem) => {
     const message = problemOf({ ...base, [variable]: value });
     expect(message).toContain(`Invalid configuration: ${variable} `);
     expect(message).toContain(problem);
     expect(message).not.toContain('\n');
+  });
+
+  it('reads ADMIN_CALLERS as a list of caller names (none by default)', () => {
+    expect(loadConfig(base).auth.adminCallers).toEqual([]);
+    expect(loadConfig({ ...base, ADMIN_CALLERS: ' ops, team-a.admin ' }).auth.adminCallers).toEqual(
+      ['ops', 'team-a.admin'],
+    );
   });
 
   it('never echoes a secret value in the message', () => {

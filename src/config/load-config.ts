@@ -242,7 +242,7 @@ export function loadConfig(
     logLevel: dto.LOG_LEVEL ?? 'info',
     logPretty: dto.LOG_PRETTY ?? false,
     shutdownGraceSeconds: dto.SHUTDOWN_GRACE_SECONDS ?? 25,
-    auth: { apiKeys, disabled: authDisabled },
+    auth: { apiKeys, disabled: authDisabled, adminCallers: list(dto.ADMIN_CALLERS) },
     cxone: {
       tenant: dto.CXONE_TENANT,
       apiUrl,
