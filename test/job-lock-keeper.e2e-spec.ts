@@ -37,9 +37,12 @@ describeRedis('JobLockKeeper: BullMQ job locks renewed off the main thread', () 
     return keeper;
   };
 
-  /** A job as BullMQ's worker holds it: its lock, and on the stalled check's list of suspects. */
+  /**
+   * A job as BullMQ's worker holds it: its lock, and on the stalled check's list of suspects.
+   * The first lock outlasts the thread's start; each renewal then sets it to lockMs (1 s).
+   */
   const lockedJob = async (jobId: string, token: string): Promise<void> => {
-    await redis.set(lockKey(jobId), token, 'PX', 1000);
+    await redis.set(lockKey(jobId), token, 'PX', 30000);
     await redis.sadd(stalledKey, jobId);
   };
 
@@ -62,8 +65,9 @@ describeRedis('JobLockKeeper: BullMQ job locks renewed off the main thread', () 
     const keeping = startKeeper();
     await lockedJob('a', 'token-a');
     keeping.hold('a', 'token-a');
-    await waitFor(renewed('a'), 5000, 'first renewal');
+    await waitFor(renewed('a'), 15000, 'first renewal');
 
+    expect(await redis.pttl(lockKey('a'))).toBeLessThanOrEqual(1000);
     blockThisThread(3000);
 
     expect(await redis.get(lockKey('a'))).toBe('token-a');
@@ -75,7 +79,7 @@ describeRedis('JobLockKeeper: BullMQ job locks renewed off the main thread', () 
     const keeping = startKeeper();
     await lockedJob('b', 'token-b');
     keeping.hold('b', 'token-b');
-    await waitFor(renewed('b'), 5000, 'first renewal');
+    await waitFor(renewed('b'), 15000, 'first renewal');
 
     await redis.set(lockKey('b'), 'someone-else', 'PX', 5000);
     await waitFor(async () => lost.includes('b'), 5000, 'the lost lock reported');
@@ -86,7 +90,7 @@ describeRedis('JobLockKeeper: BullMQ job locks renewed off the main thread', () 
     const keeping = startKeeper();
     await lockedJob('c', 'token-c');
     keeping.hold('c', 'token-c');
-    await waitFor(renewed('c'), 5000, 'first renewal');
+    await waitFor(renewed('c'), 15000, 'first renewal');
     keeping.release('c');
     await redis.sadd(stalledKey, 'c');
 
@@ -99,7 +103,7 @@ describeRedis('JobLockKeeper: BullMQ job locks renewed off the main thread', () 
     const keeping = startKeeper(1500);
     await lockedJob('d', 'token-d');
     keeping.hold('d', 'token-d');
-    await waitFor(renewed('d'), 5000, 'first renewal');
+    await waitFor(renewed('d'), 15000, 'first renewal');
 
     blockThisThread(4000);
 

@@ -27,7 +27,10 @@ export type LockKeeperRequest =
   { kind: 'hold'; jobId: string; token: string } | { kind: 'release'; jobId: string };
 
 export type LockKeeperReport =
-  { kind: 'lost'; jobIds: string[] } | { kind: 'hung'; sinceMs: number } | { kind: 'awake' };
+  | { kind: 'ready' }
+  | { kind: 'lost'; jobIds: string[] }
+  | { kind: 'hung'; sinceMs: number }
+  | { kind: 'awake' };
 
 /**
  * BullMQ's own extendLock script (commands/extendLock-2.lua): extend the lock only if this
@@ -67,6 +70,7 @@ const redis = new Redis(data.url, {
 redis.defineCommand('extendJobLock', { numberOfKeys: 2, lua: EXTEND_LOCK });
 // Connection errors surface as failed renewals; the main connection reports Redis outages.
 redis.on('error', () => undefined);
+redis.once('ready', () => port.postMessage({ kind: 'ready' } satisfies LockKeeperReport));
 
 port.on('message', (request: LockKeeperRequest) => {
   if (request.kind === 'hold') held.set(request.jobId, request.token);

@@ -46,6 +46,9 @@ export class JobLockKeeper {
   private beat: NodeJS.Timeout | undefined;
   private restart: NodeJS.Timeout | undefined;
   private closed = false;
+  private markReady: () => void = () => undefined;
+  /** Resolves once the thread can renew locks (its Redis connection is up). */
+  readonly ready = new Promise<void>((resolve) => (this.markReady = resolve));
 
   constructor(private readonly options: JobLockKeeperOptions) {}
 
@@ -108,7 +111,9 @@ export class JobLockKeeper {
   }
 
   private onReport(report: LockKeeperReport): void {
-    if (report.kind === 'hung') {
+    if (report.kind === 'ready') {
+      this.markReady();
+    } else if (report.kind === 'hung') {
       this.logger.error(
         `The main thread has not run for ${Math.round(report.sinceMs / 1000)} s: job locks are no longer renewed`,
       );

@@ -43,6 +43,8 @@ const CLOSE_TIMEOUT_MS = 2000;
 /** How often a replica looks for accepted batches that have no job (their enqueue failed). */
 const ORPHAN_SWEEP_MS = 30_000;
 const ORPHAN_MIN_AGE_MS = 30_000;
+/** The worker fetches jobs once their locks can be renewed, or after this if Redis is not there. */
+const LOCK_KEEPER_READY_WAIT_MS = 5000;
 
 /**
  * Distributed mode: accepted batches are BullMQ jobs, one job per batch, and every replica runs a
@@ -110,6 +112,7 @@ export class RedisBatchQueue
         maxStalledCount: MAX_STALLED_COUNT,
         // After a Redis outage the worker fetches again within this (BullMQ's default is 15 s).
         runRetryDelay: RUN_RETRY_DELAY_MS,
+        autorun: false,
       },
     );
     // Without a listener an 'error' event would crash the process; Redis outages are reported
@@ -135,6 +138,11 @@ export class RedisBatchQueue
       },
     });
     this.lockKeeper.start();
+    // A job taken before the keeper's thread is up could lose its lock before the first renewal.
+    void settlesWithin(this.lockKeeper.ready, LOCK_KEEPER_READY_WAIT_MS).then(() => {
+      if (this.shutdown.signal.aborted) return;
+      worker.run().catch((error: Error) => this.logger.error(`BullMQ worker: ${error.message}`));
+    });
 
     this.subscriber = this.connection.createSubscriber();
     this.subscriber.on('message', (_channel, batchId: string) => this.runner.stop(batchId));
