@@ -24,9 +24,11 @@ export default {
       ...common,
       displayName: 'e2e',
       testMatch: ['<rootDir>/test/**/*.e2e-spec.ts'],
-      testTimeout: 30000,
     },
   ],
   globalSetup: '<rootDir>/test/global-setup.js',
   maxWorkers: 2,
+  // Jest reads testTimeout here only, not per project: e2e tests start processes, which takes
+  // seconds on a busy machine.
+  testTimeout: 30000,
 };
