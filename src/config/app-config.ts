@@ -67,7 +67,7 @@ export class AppConfig {
   redis: {
     url?: string;
     keyPrefix: string;
-    /** BullMQ job lock: a dead replica's batch is resumed elsewhere after about this long. */
+    /** BullMQ job lock: a killed replica's batch resumes elsewhere within 1.5 × this. */
     queueLockSeconds: number;
     /** Batches one replica runs at once. */
     queueConcurrency: number;

@@ -44,7 +44,7 @@ describe('loadConfig', () => {
     expect(config.redis).toEqual({
       url: undefined,
       keyPrefix: 'cxo:',
-      queueLockSeconds: 30,
+      queueLockSeconds: 10,
       queueConcurrency: 50,
       commandTimeoutMs: 10000,
     });
