@@ -273,5 +273,6 @@ export function loadConfig(
       ),
     },
     metrics: { enabled: dto.METRICS_ENABLED ?? true },
+    console: { enabled: dto.CONSOLE_ENABLED ?? true },
   });
 }
