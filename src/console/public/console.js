@@ -532,14 +532,26 @@ function parseRoute() {
 
 function App() {
   const [route, setRoute] = useState(parseRoute());
-  const [hasKey, setHasKey] = useState(apiKey.get() !== null);
+  // 'probing': no key yet, asking whether the service wants one; 'form': asking for a key.
+  const [stage, setStage] = useState(apiKey.get() === null ? 'probing' : 'ready');
   const [refused, setRefused] = useState();
+  useEffect(() => {
+    if (stage !== 'probing') return;
+    // A service started with AUTH_DISABLED=true answers without a key: no form then.
+    api('GET', '/batch?limit=1').then(
+      () => {
+        apiKey.set('');
+        setStage('ready');
+      },
+      () => setStage('form'),
+    );
+  }, []);
   useEffect(() => {
     const onHash = () => setRoute(parseRoute());
     const onUnauthorized = (event) => {
       apiKey.forget();
       setRefused(event.detail);
-      setHasKey(false);
+      setStage('form');
     };
     window.addEventListener('hashchange', onHash);
     window.addEventListener('cxo:unauthorized', onUnauthorized);
@@ -548,18 +560,20 @@ function App() {
       window.removeEventListener('cxo:unauthorized', onUnauthorized);
     };
   }, []);
-  if (!hasKey) {
+  if (stage === 'probing')
+    return html`<main class="key-entry"><p class="hint">Connecting…</p></main>`;
+  if (stage === 'form') {
     return html`<${KeyForm}
       problem=${refused}
       onKey=${() => {
         setRefused(undefined);
-        setHasKey(true);
+        setStage('ready');
       }}
     />`;
   }
   const forget = () => {
     apiKey.forget();
-    setHasKey(false);
+    setStage('form');
   };
   return html`<${Header} route=${route} onForget=${forget} />
     <main>
