@@ -110,4 +110,6 @@ export class AppConfig {
   };
   /** METRICS_ENABLED=false: nothing is recorded and GET /metrics answers 404. */
   metrics: { enabled: boolean };
+  /** CONSOLE_ENABLED=false: GET /console answers 404. */
+  console: { enabled: boolean };
 }

@@ -312,5 +312,6 @@ export function loadConfig(
       ),
     },
     metrics: { enabled: dto.METRICS_ENABLED ?? true },
+    console: { enabled: dto.CONSOLE_ENABLED ?? true },
   });
 }
