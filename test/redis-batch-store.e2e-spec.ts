@@ -24,11 +24,12 @@ function configFor(prefix: string, redisUrl = SHARED_REDIS_URL): AppConfig {
 }
 
 let seq = 0;
-function meta(total: number, chunkSize = 10, createdAt = new Date()): BatchMeta {
+function meta(total: number, chunkSize = 10, createdAt = new Date(), caller = 'team-a'): BatchMeta {
   seq += 1;
   return {
     batchId: `batch-${seq}-${Math.random().toString(16).slice(2, 8)}`,
     actionId: 'act',
+    caller,
     status: 'queued',
     traceId: 'b'.repeat(32),
     traceFlags: '01',
@@ -319,6 +320,36 @@ describeRedis('RedisBatchStore (real Redis)', () => {
     expect(await own.unfinishedItems()).toBe(5);
     await own.cancel(b.batchId, new Date().toISOString());
     expect(await own.unfinishedItems()).toBe(0);
+  });
+
+  it("lists one caller's batches and counts its unfinished items apart from the others'", async () => {
+    const own = await newStore();
+    const alpha = [meta(3, 10, new Date(), 'alpha'), meta(2, 10, new Date(), 'alpha')];
+    const beta = meta(4, 10, new Date(), 'beta');
+    for (const batch of [...alpha, beta])
+      await own.create(
+        batch,
+        Array.from({ length: batch.total }, () => ({})),
+      );
+    expect(await own.unfinishedItemsOf('alpha')).toBe(5);
+    expect(await own.unfinishedItemsOf('beta')).toBe(4);
+    expect(await own.unfinishedItemsOf('gamma')).toBe(0);
+
+    const alphaPage = await own.list(1, undefined, 'alpha');
+    expect(alphaPage.batches.map((entry) => entry.caller)).toEqual(['alpha']);
+    const rest = await own.list(10, alphaPage.nextCursor ?? undefined, 'alpha');
+    expect([...alphaPage.batches, ...rest.batches].map((entry) => entry.batchId).sort()).toEqual(
+      alpha.map((batch) => batch.batchId).sort(),
+    );
+    expect((await own.list(10)).batches).toHaveLength(3);
+    expect(await own.getMeta(beta.batchId)).toMatchObject({ caller: 'beta' });
+
+    await own.markRunning(alpha[0].batchId, new Date().toISOString());
+    await own.markFinished(alpha[0].batchId, new Date().toISOString());
+    await own.cancel(beta.batchId, new Date().toISOString());
+    expect(await own.unfinishedItemsOf('alpha')).toBe(2);
+    expect(await own.unfinishedItemsOf('beta')).toBe(0);
+    expect(await own.unfinishedItems()).toBe(2);
   });
 
   it('keeps an unfinished batch, and lets a finished one expire BATCH_RETENTION_SECONDS after it ends', async () => {

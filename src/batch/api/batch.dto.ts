@@ -12,6 +12,7 @@ import {
   Min,
   NotContains,
 } from 'class-validator';
+import { CALLER_NAME } from '../../config/api-keys.js';
 import { ITEM_STATUSES, type ItemStatus } from '../core/batch.types.js';
 
 export const ACTION_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
@@ -132,6 +133,15 @@ export class ListQueryDto {
   @IsString()
   @MaxLength(200)
   cursor?: string;
+
+  @ApiPropertyOptional({
+    description: 'ADMIN_CALLERS only: the batches of this caller (others get 403).',
+    example: 'team-billing',
+  })
+  @IsOptional()
+  @IsString()
+  @Matches(CALLER_NAME, { message: `must be a caller name (${CALLER_NAME.source})` })
+  caller?: string;
 }
 
 // ---- responses (documentation only) ----
@@ -206,6 +216,8 @@ export class BatchStatusDto {
   @ApiProperty() batch_id: string;
   @ApiProperty({ example: 'lookup-customer' }) action_id: string;
   @ApiProperty({ enum: ['queued', 'running', 'completed', 'cancelled'] }) status: string;
+  @ApiProperty({ example: 'team-billing', description: 'The caller that submitted the batch.' })
+  caller: string;
   @ApiProperty({ example: '4bf92f3577b34da6a3ce929d0e0e4736' }) trace_id: string;
   @ApiProperty({ example: '2026-11-24T10:00:00.000Z' }) created_at: string;
   @ApiProperty({ nullable: true, type: String }) started_at: string | null;
@@ -220,6 +232,7 @@ export class BatchStatusDto {
 export class BatchListEntryDto {
   @ApiProperty() batch_id: string;
   @ApiProperty() action_id: string;
+  @ApiProperty({ example: 'team-billing' }) caller: string;
   @ApiProperty({ enum: ['queued', 'running', 'completed', 'cancelled'] }) status: string;
   @ApiProperty() created_at: string;
   @ApiProperty({ type: SummaryDto }) summary: SummaryDto;

@@ -44,6 +44,7 @@ export function statusBody(view: BatchView) {
     batch_id: meta.batchId,
     action_id: meta.actionId,
     status: meta.status,
+    caller: meta.caller,
     trace_id: meta.traceId,
     created_at: meta.createdAt,
     started_at: meta.startedAt,
@@ -60,6 +61,7 @@ export function listEntryBody(entry: BatchListEntry) {
   return {
     batch_id: entry.batchId,
     action_id: entry.actionId,
+    caller: entry.caller,
     status: entry.status,
     created_at: entry.createdAt,
     summary: entry.summary,

@@ -39,7 +39,8 @@ const STORE_RETRY_BUDGET_MS = 10 * 60_000;
 
 /**
  * Runs one batch to its end: loads it chunk by chunk, keeps at most `max_workers` items in flight
- * (each through the process-wide concurrency gate), records every outcome, then finishes the batch
+ * (each through the process-wide concurrency gate, which shares its slots fairly between callers
+ * and their batches), records every outcome, then finishes the batch
  * and sends the callback. Items already recorded (a run resumed on another replica) are skipped.
  */
 @Injectable()
@@ -166,11 +167,14 @@ export class BatchRunner {
       }
     };
 
+    const claim = { caller: meta.caller, batchId };
     const worker = async (): Promise<void> => {
       for (;;) {
         const item = await take();
         if (!item || stopped()) return;
-        await this.gate.run(() => (stopped() ? Promise.resolve() : this.runItem(meta, item)));
+        await this.gate.run(claim, () =>
+          stopped() ? Promise.resolve() : this.runItem(meta, item),
+        );
       }
     };
 

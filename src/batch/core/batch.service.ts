@@ -1,5 +1,6 @@
 import { Injectable, Optional } from '@nestjs/common';
 import { createHash, randomUUID } from 'node:crypto';
+import type { Caller } from '../../lib/caller.js';
 import { canonicalJson } from '../../lib/canonical-json.js';
 import { DomainError } from '../../lib/domain-error.js';
 import type { TraceContext } from '../../lib/trace-context.js';
@@ -35,7 +36,16 @@ export interface BatchView {
 
 const SATURATED_RETRY_AFTER_SECONDS = 5;
 
-/** Accepts, reads, cancels and lists batches; the controller maps HTTP onto it. */
+/** Idempotency keys are the caller's own: the same key from two callers names two batches. */
+function scopedIdempotencyKey(caller: Caller, key: string): string {
+  return `${caller.name}\u0000${key}`;
+}
+
+/**
+ * Accepts, reads, cancels and lists batches on behalf of a caller; the controller maps HTTP onto
+ * it. A caller sees and acts on its own batches only (ADMIN_CALLERS on every batch): another
+ * caller's batch is answered exactly as an unknown one, so ids cannot be probed.
+ */
 @Injectable()
 export class BatchService {
   constructor(
@@ -51,6 +61,7 @@ export class BatchService {
     parsed: ParsedBatch,
     body: unknown,
     trace: TraceContext,
+    caller: Caller,
     idempotencyKey?: string,
   ): Promise<SubmitResult> {
     this.queue.assertAccepting();
@@ -58,7 +69,10 @@ export class BatchService {
 
     if (idempotencyKey !== undefined) {
       const bodyHash = createHash('sha256').update(canonicalJson(body)).digest('hex');
-      const earlier = await this.store.claimIdempotencyKey(idempotencyKey, { batchId, bodyHash });
+      const earlier = await this.store.claimIdempotencyKey(
+        scopedIdempotencyKey(caller, idempotencyKey),
+        { batchId, bodyHash },
+      );
       if (earlier) {
         if (earlier.bodyHash !== bodyHash) {
           throw new DomainError(
@@ -71,8 +85,20 @@ export class BatchService {
       }
     }
 
-    const queued = await this.queue.queuedItems();
-    if (queued + parsed.payloads.length > this.config.batch.maxQueuedItems) {
+    const items = parsed.payloads.length;
+    const [queued, callerQueued] = await Promise.all([
+      this.queue.queuedItems(),
+      this.store.unfinishedItemsOf(caller.name),
+    ]);
+    const callerLimit = this.config.callers.maxQueuedItems;
+    if (callerQueued + items > callerLimit) {
+      throw new DomainError(
+        'CALLER_QUEUE_FULL',
+        `This caller's unfinished batches hold ${callerQueued} items; ${items} more would pass CALLER_MAX_QUEUED_ITEMS (${callerLimit}). Retry once some have finished.`,
+        { retryAfterSeconds: SATURATED_RETRY_AFTER_SECONDS },
+      );
+    }
+    if (queued + items > this.config.batch.maxQueuedItems) {
       throw new DomainError('INTAKE_SATURATED', 'The service is saturated; retry later.', {
         retryAfterSeconds: SATURATED_RETRY_AFTER_SECONDS,
       });
@@ -81,6 +107,7 @@ export class BatchService {
     const meta: BatchMeta = {
       batchId,
       actionId: parsed.actionId,
+      caller: caller.name,
       status: 'queued',
       traceId: trace.traceId,
       ...(trace.parentSpanId ? { parentSpanId: trace.parentSpanId } : {}),
@@ -100,11 +127,12 @@ export class BatchService {
 
   async status(
     batchId: string,
+    caller: Caller,
     offset: number,
     limit: number,
     status?: ItemStatus,
   ): Promise<BatchView> {
-    const meta = await this.requireMeta(batchId);
+    const meta = await this.requireOwned(batchId, caller);
     const [summary, latency, page] = await Promise.all([
       this.store.summary(batchId),
       this.store.latency(batchId),
@@ -113,8 +141,8 @@ export class BatchService {
     return { meta, summary, latency, page, offset, limit };
   }
 
-  async cancel(batchId: string): Promise<BatchView> {
-    const meta = await this.requireMeta(batchId);
+  async cancel(batchId: string, caller: Caller): Promise<BatchView> {
+    const meta = await this.requireOwned(batchId, caller);
     const cancelled = await this.store.cancel(batchId, new Date().toISOString());
     if (!cancelled) {
       throw new DomainError(
@@ -123,23 +151,40 @@ export class BatchService {
       );
     }
     this.runner.stop(batchId);
-    return this.status(batchId, 0, 50);
+    return this.status(batchId, caller, 0, 50);
   }
 
+  /**
+   * The caller's recent batches; an admin's are every caller's, or `ofCaller`'s. `ofCaller` from a
+   * caller that is not an admin is refused (403), not silently ignored.
+   */
   list(
+    caller: Caller,
     limit: number,
     cursor?: string,
+    ofCaller?: string,
   ): Promise<{ batches: BatchListEntry[]; nextCursor: string | null }> {
-    return this.store.list(limit, cursor);
+    if (ofCaller !== undefined && !caller.admin) {
+      throw new DomainError(
+        'FORBIDDEN',
+        'Only ADMIN_CALLERS may list the batches of another caller (query parameter caller).',
+      );
+    }
+    return this.store.list(limit, cursor, caller.admin ? ofCaller : caller.name);
   }
 
-  private async requireMeta(batchId: string): Promise<BatchMeta> {
+  /**
+   * The batch's meta if `caller` may see it, else BATCH_NOT_FOUND worded exactly as for an
+   * unknown id. Every route that takes a batch id goes through here.
+   */
+  async requireOwned(batchId: string, caller: Caller): Promise<BatchMeta> {
     const meta = await this.store.getMeta(batchId);
-    if (!meta)
+    if (!meta || (meta.caller !== caller.name && !caller.admin)) {
       throw new DomainError(
         'BATCH_NOT_FOUND',
         `No batch ${batchId} (unknown, or past its retention).`,
       );
+    }
     return meta;
   }
 }

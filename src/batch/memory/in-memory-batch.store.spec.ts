@@ -9,10 +9,11 @@ const config = loadConfig({
   BATCH_RETENTION_SECONDS: '60',
 });
 
-function meta(batchId: string, total: number): BatchMeta {
+function meta(batchId: string, total: number, caller = 'team-a'): BatchMeta {
   return {
     batchId,
     actionId: 'act',
+    caller,
     status: 'queued',
     traceId: 'b'.repeat(32),
     traceFlags: '01',
@@ -91,5 +92,30 @@ describe('InMemoryBatchStore', () => {
     await expect(store.list(10, 'not-a-cursor')).rejects.toMatchObject({
       code: 'VALIDATION_FAILED',
     });
+  });
+
+  it("lists one caller's batches and counts its unfinished items apart from the others'", async () => {
+    await store.create(meta('a1', 3, 'alpha'), [{}, {}, {}]);
+    await store.create(meta('a2', 2, 'alpha'), [{}, {}]);
+    await store.create(meta('b1', 4, 'beta'), [{}, {}, {}, {}]);
+    expect(await store.unfinishedItemsOf('alpha')).toBe(5);
+    expect(await store.unfinishedItemsOf('beta')).toBe(4);
+
+    const first = await store.list(1, undefined, 'alpha');
+    expect(first.batches.map((entry) => [entry.batchId, entry.caller])).toEqual([['a2', 'alpha']]);
+    const rest = await store.list(10, first.nextCursor ?? undefined, 'alpha');
+    expect(rest.batches.map((entry) => entry.batchId)).toEqual(['a1']);
+    expect((await store.list(10)).batches.map((entry) => entry.batchId)).toEqual([
+      'b1',
+      'a2',
+      'a1',
+    ]);
+
+    await store.markRunning('a1', new Date().toISOString());
+    await store.markFinished('a1', new Date().toISOString());
+    await store.markFinished('a1', new Date().toISOString());
+    await store.cancel('b1', new Date().toISOString());
+    expect(await store.unfinishedItemsOf('alpha')).toBe(2);
+    expect(await store.unfinishedItemsOf('beta')).toBe(0);
   });
 });

@@ -43,6 +43,8 @@ function isFinished(meta: BatchMeta): boolean {
 export class InMemoryBatchStore extends BatchStore implements OnModuleDestroy {
   private readonly batches = new Map<string, MemoryBatch>();
   private readonly idempotency = new Map<string, IdempotencyRecord>();
+  /** Items of unfinished batches, by caller. */
+  private readonly unfinishedItems = new Map<string, number>();
   private nextSeq = 1;
   private readonly sweeper: NodeJS.Timeout;
 
@@ -71,6 +73,7 @@ export class InMemoryBatchStore extends BatchStore implements OnModuleDestroy {
   }
 
   async create(meta: BatchMeta, payloads: unknown[]): Promise<void> {
+    this.countUnfinished(meta.caller, payloads.length);
     this.batches.set(meta.batchId, {
       seq: this.nextSeq++,
       meta: { ...meta },
@@ -139,7 +142,10 @@ export class InMemoryBatchStore extends BatchStore implements OnModuleDestroy {
     const batch = this.batches.get(batchId);
     if (!batch) return undefined;
     if (batch.meta.status !== 'cancelled') batch.meta.status = 'completed';
-    batch.meta.finishedAt ??= finishedAt;
+    if (batch.meta.finishedAt === null) {
+      batch.meta.finishedAt = finishedAt;
+      this.countUnfinished(batch.meta.caller, -batch.meta.total);
+    }
     return { ...batch.meta };
   }
 
@@ -164,7 +170,10 @@ export class InMemoryBatchStore extends BatchStore implements OnModuleDestroy {
     batch.summary.cancelled += batch.summary.pending;
     batch.summary.pending = 0;
     // A batch that never started has nothing in flight: it is finished at once.
-    if (wasQueued) batch.meta.finishedAt = at;
+    if (wasQueued) {
+      batch.meta.finishedAt = at;
+      this.countUnfinished(batch.meta.caller, -batch.meta.total);
+    }
     return { ...batch.meta };
   }
 
@@ -212,9 +221,14 @@ export class InMemoryBatchStore extends BatchStore implements OnModuleDestroy {
     return { items, total };
   }
 
+  async unfinishedItemsOf(caller: string): Promise<number> {
+    return this.unfinishedItems.get(caller) ?? 0;
+  }
+
   async list(
     limit: number,
     cursor?: string,
+    caller?: string,
   ): Promise<{ batches: BatchListEntry[]; nextCursor: string | null }> {
     let before = Number.POSITIVE_INFINITY;
     if (cursor !== undefined) {
@@ -223,12 +237,15 @@ export class InMemoryBatchStore extends BatchStore implements OnModuleDestroy {
       before = Number(decoded);
     }
     const candidates = [...this.batches.values()]
-      .filter((batch) => batch.seq < before)
+      .filter(
+        (batch) => batch.seq < before && (caller === undefined || batch.meta.caller === caller),
+      )
       .sort((a, b) => b.seq - a.seq);
     const page = candidates.slice(0, limit);
     const batches = page.map((batch) => ({
       batchId: batch.meta.batchId,
       actionId: batch.meta.actionId,
+      caller: batch.meta.caller,
       status: batch.meta.status,
       createdAt: batch.meta.createdAt,
       summary: { ...batch.summary },
@@ -242,6 +259,12 @@ export class InMemoryBatchStore extends BatchStore implements OnModuleDestroy {
   }
 
   async ping(): Promise<void> {}
+
+  private countUnfinished(caller: string, items: number): void {
+    const count = (this.unfinishedItems.get(caller) ?? 0) + items;
+    if (count > 0) this.unfinishedItems.set(caller, count);
+    else this.unfinishedItems.delete(caller);
+  }
 
   private require(batchId: string): MemoryBatch {
     const batch = this.batches.get(batchId);
