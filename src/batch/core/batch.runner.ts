@@ -196,7 +196,7 @@ export class BatchRunner {
       outcome = failureOutcome(error);
       if (outcome.errorCode === 'INTERNAL') {
         this.logger.error(
-          { err: error, batch_id: meta.batchId, index: item.index },
+          { err: error, batch_id: meta.batchId, caller: meta.caller, index: item.index },
           'Item failed unexpectedly',
         );
       }
