@@ -148,7 +148,9 @@ describe('callers (in-memory mode): ownership, idempotency, fair share, the circ
     });
     const alphaBatches: string[] = [];
     for (let i = 0; i < 5; i++) {
-      alphaBatches.push((await alpha.post('/batch/execute', batch(150, i * 1000))).body.batch_id);
+      const accepted = await alpha.post('/batch/execute', batch(150, i * 1000));
+      expect(accepted.status).toBe(202);
+      alphaBatches.push(accepted.body.batch_id);
     }
     // B arrives once A's batches hold every slot.
     await waitFor(async () => sim.stats().calls >= 40, 10_000, "alpha's calls");
