@@ -86,7 +86,7 @@ describe('logs', () => {
       'batch.started',
       'batch.completed',
     ]);
-    for (const line of events) expect(line.trace_id).toBe(traceId);
+    for (const line of events) expect(line).toMatchObject({ trace_id: traceId, caller: 'default' });
     const completed = events[2];
     expect(completed.summary).toEqual({
       total: 4,
@@ -98,7 +98,7 @@ describe('logs', () => {
     expect(typeof completed.duration_ms).toBe('number');
 
     const submit = all.find((line) => line.req?.method === 'POST' && line.res?.statusCode === 202);
-    expect(submit).toMatchObject({ trace_id: traceId, batch_id: batchId });
+    expect(submit).toMatchObject({ trace_id: traceId, batch_id: batchId, caller: 'default' });
     const polls = all.filter((line) => line.req?.url?.startsWith(`/batch/${batchId}/status`));
     expect(polls.length).toBeGreaterThan(0);
     for (const poll of polls) {
