@@ -24,9 +24,11 @@ export default {
       ...common,
       displayName: 'e2e',
       testMatch: ['<rootDir>/test/**/*.e2e-spec.ts'],
-      testTimeout: 30000,
     },
   ],
+  // A global setting: Jest ignores it inside a project (the e2e specs then got the 5 s default).
+  // Services started as processes need more on a busy machine.
+  testTimeout: 30000,
   globalSetup: '<rootDir>/test/global-setup.js',
   maxWorkers: 2,
 };

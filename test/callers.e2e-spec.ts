@@ -213,15 +213,17 @@ describe('callers (in-memory mode): limits per caller', () => {
 
   it('answers 429 with Retry-After past CALLER_RATE_LIMIT, while another caller is served', async () => {
     const get = (key: string) => fetch(`${url}/batch`, { headers: bearer(key) });
+    const started = Date.now();
     const [ofAlpha, ofBeta] = await Promise.all([
       Promise.all(Array.from({ length: 25 }, () => get(KEYS.alpha))),
       Promise.all(Array.from({ length: 5 }, () => get(KEYS.beta))),
     ]);
+    const windows = Math.ceil((Date.now() - started) / 2000);
     const refused = ofAlpha.filter((response) => response.status === 429);
-    // 5 per second, bursts of 10 (a slow machine may spread the 25 over a little more time).
+    // 5 per second, bursts of 10: at most 10 in any 2 s (a busy machine may stretch the burst).
     const accepted = ofAlpha.filter((response) => response.status === 200).length;
     expect(accepted).toBeGreaterThanOrEqual(10);
-    expect(accepted).toBeLessThanOrEqual(12);
+    expect(accepted).toBeLessThanOrEqual(10 * windows);
     expect(refused).toHaveLength(25 - accepted);
     expect(ofBeta.map((response) => response.status)).toEqual([200, 200, 200, 200, 200]);
     const problem = await refused[0].json();
@@ -313,7 +315,7 @@ describe('authentication before the body (a service process)', () => {
       CXONE_API_URL: 'http://127.0.0.1:9',
       HOST: '127.0.0.1',
     });
-  });
+  }, 60_000);
   afterAll(async () => {
     await service.kill('SIGTERM');
   });

@@ -36,9 +36,12 @@ export interface BatchView {
 
 const SATURATED_RETRY_AFTER_SECONDS = 5;
 
-/** Idempotency keys are the caller's own: the same key from two callers names two batches. */
+/**
+ * Idempotency keys are the caller's own: the same key from two callers names two batches. A caller
+ * name has no `:`, so the first one separates it from the key unambiguously.
+ */
 function scopedIdempotencyKey(caller: Caller, key: string): string {
-  return `${caller.name}\u0000${key}`;
+  return `${caller.name}:${key}`;
 }
 
 /**

@@ -23,7 +23,7 @@ export abstract class BatchStore {
 
   /**
    * Claims an idempotency key for a batch; returns the earlier claim if the key was taken. The
-   * service scopes keys by caller (`caller\u0000key`), so two callers never share one.
+   * service scopes keys by caller (`<caller>:<key>`), so two callers never share one.
    */
   abstract claimIdempotencyKey(
     key: string,
