@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { connect } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { CircuitBreaker } from '../src/circuit-breaker/circuit-breaker.service.js';
@@ -9,6 +10,24 @@ import { freePort, startService, waitFor, type ServiceProcess } from './helpers/
 import { startTestApp } from './helpers/test-app.js';
 
 const UNKNOWN_ID = '00000000-0000-4000-8000-000000000000';
+
+/** Sends raw bytes on a new connection and collects what comes back until the server closes. */
+function rawExchange(port: number, text: string, halfClose: boolean): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    let received = '';
+    const timer = setTimeout(() => socket.destroy(), 10_000);
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => (received += chunk));
+    socket.on('error', () => undefined);
+    socket.on('close', () => {
+      clearTimeout(timer);
+      resolve(received);
+    });
+    socket.write(text);
+    if (halfClose) socket.end();
+  });
+}
 
 /** A problem body with the batch id taken out, to compare "another caller's" with "unknown". */
 function withoutId(problem: Record<string, unknown>, batchId: string): Record<string, unknown> {
@@ -337,6 +356,26 @@ describe('authentication before the body (a service process)', () => {
       expect(Date.now() - started).toBeLessThan(5000);
     }
     expect(rssOf(service.pid) - before).toBeLessThan(30 * 1024 * 1024);
+    expect((await fetch(`${service.url}/health/live`)).status).toBe(200);
+  });
+
+  it('answers a body that lies about its Content-Length with a 400 problem', async () => {
+    const body = '{"action_id":"a","payloads":[{}]}';
+    const head = (length: number) =>
+      `POST /batch/execute HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${KEYS.alpha}\r\n` +
+      `Content-Type: application/json\r\nContent-Length: ${length}\r\n\r\n`;
+    const port = Number(new URL(service.url).port);
+    // Shorter than announced, then the client stops sending; longer than announced.
+    for (const [text, halfClose] of [
+      [head(body.length + 50) + body, true],
+      [head(5) + body, false],
+    ] as const) {
+      const answer = await rawExchange(port, text, halfClose);
+      expect(answer).toMatch(/^HTTP\/1\.1 400 /);
+      expect(answer).toContain('Content-Type: application/problem+json');
+      const problem = JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4));
+      expect(problem).toMatchObject({ status: 400, errors: [{ field: 'request' }] });
+    }
     expect((await fetch(`${service.url}/health/live`)).status).toBe(200);
   });
 
