@@ -1,6 +1,6 @@
 /**
  * `npm run bench`: starts the simulator and the service as separate processes, drives them
- * through their public HTTP APIs on 127.0.0.1 only, and reports CONTRACT section 6's figures.
+ * through their public HTTP APIs on 127.0.0.1 only, and reports the figures of bench/README.md.
  *
  *   node dist/bench/main.js [--scenarios a,b,b-otel-off,c,redis-a1,redis-a2] [--quick]
  *                           [--repeat N] [--chunk-size N] [--out FILE]

@@ -30,10 +30,9 @@ const FOREIGN_CPU_WARN_PCT = 10;
 const BARE_FIRST_ID = 10_000_000;
 
 /**
- * The simulator's objects live for one call (50 ms in `a`), yet with V8's default young
- * generation (up to 32 MB here) each scavenge found 5–7 MB still alive and paused it for 10–40 ms,
- * releasing a clump of late answers (answer time p999 76 ms for 50 ms calls, measured with
- * diagnostics channels). A 2 MB young generation keeps every pause under 3 ms (p999 55 ms), as in
+ * The simulator's objects live for one call, yet with V8's default young generation each
+ * scavenge still found megabytes alive and paused it long enough to release a clump of late
+ * answers to whichever client was measured. A 2 MB young generation keeps the pauses short, as in
  * `npm run sim`.
  */
 export const SIMULATOR_NODE_ARGS: readonly string[] = ['--max-semi-space-size=2'];

@@ -32,7 +32,7 @@ export interface Scenario {
 export const DEFAULT_CHUNK_SIZE = 100;
 
 /**
- * CONTRACT section 6 and the issues' targets; `quick` scales item counts down 10× for a smoke
+ * The scenarios and targets of bench/README.md; `quick` scales item counts down 10× for a smoke
  * run; `chunkSize` replaces every scenario's chunk_size (to see what it does to the figures).
  */
 export function scenarios(quick: boolean, chunkSize = DEFAULT_CHUNK_SIZE): Scenario[] {

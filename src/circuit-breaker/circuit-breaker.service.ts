@@ -38,7 +38,6 @@ export class CircuitBreaker {
     this.openMs = config.circuit.recoverySeconds * 1000;
   }
 
-  /** `probeLeaseMs`: how long the probe may take before another caller may probe instead. */
   /**
    * `probeLeaseMs`: how long the probe may take before another caller may probe instead.
    * If the store fails (Redis down), the breaker fails open: calls go through.

@@ -11,7 +11,7 @@ import {
   type ApiKeyEntry,
 } from './api-keys.js';
 import { AppConfig } from './app-config.js';
-import { EnvDto } from './env.schema.js';
+import { CXONE_AREAS, EnvDto } from './env.schema.js';
 
 /** Credentials the built-in simulator accepts; used only when CXONE_SIMULATOR=true. */
 export const SIMULATOR_CREDENTIALS = {
@@ -112,9 +112,9 @@ const NODE_HAS_PROXY_SUPPORT =
 
 /**
  * The batch span processor's settings. The export batch defaults to 128 spans, not the
- * specification's 512: an export serialises its batch in one go on the event loop (9–15 ms for 512
- * spans, one span per CXone call), long enough to show in the status poll p99 of a saturated
- * service (CONTRACT section 6 (c)).
+ * specification's 512: an export serialises its batch in one go on the event loop (one span per
+ * CXone call), and a batch of 512 takes long enough to show in the status-poll p99 of a saturated
+ * service (bench scenario c, see bench/README.md).
  */
 function spanBatchSettings(dto: EnvDto): AppConfig['otel']['batch'] {
   const maxQueueSize = dto.OTEL_BSP_MAX_QUEUE_SIZE ?? 2048;
@@ -216,6 +216,39 @@ function metricsPort(dto: EnvDto): number | undefined {
   return port;
 }
 
+/**
+ * The access-key grant's endpoints: the token URL from CXONE_TOKEN_URL or NICE's per-area
+ * default; the API base from CXONE_API_URL, or (undefined here) from the token answer's
+ * `resource_server_base_uri`. Issuer discovery finds an OAuth token endpoint, not this one.
+ */
+function accessKeyEndpoints(dto: EnvDto): { apiUrl?: string; tokenUrl: string } {
+  if (dto.CXONE_ISSUER !== undefined) {
+    throw new ConfigError(
+      'CXONE_ISSUER',
+      'is not used with CXONE_GRANT_TYPE=access_key (its discovery finds the OAuth token endpoint); unset it',
+    );
+  }
+  const values = { CXONE_TENANT: dto.CXONE_TENANT, CXONE_API_URL: undefined as string | undefined };
+  const apiUrl =
+    dto.CXONE_API_URL === undefined
+      ? undefined
+      : resolveUrl('CXONE_API_URL', dto.CXONE_API_URL, values);
+  values.CXONE_API_URL = apiUrl;
+  if (dto.CXONE_TOKEN_URL !== undefined) {
+    return { apiUrl, tokenUrl: resolveUrl('CXONE_TOKEN_URL', dto.CXONE_TOKEN_URL, values) };
+  }
+  if (dto.CXONE_AREA === undefined) {
+    throw new ConfigError(
+      'CXONE_AREA',
+      `is required when CXONE_GRANT_TYPE=access_key and CXONE_TOKEN_URL is not set (one of ${CXONE_AREAS.join(', ')})`,
+    );
+  }
+  return {
+    apiUrl,
+    tokenUrl: `https://${dto.CXONE_AREA}.nice-incontact.com/authentication/v1/token/access-key`,
+  };
+}
+
 function list(value: string | undefined): string[] {
   return (value ?? '')
     .split(',')
@@ -240,11 +273,14 @@ export function loadConfig(
   const simulator = dto.CXONE_SIMULATOR ?? false;
   const auth = authSettings(dto);
 
+  const grantType = dto.CXONE_GRANT_TYPE ?? 'client_credentials';
   const issuer = dto.CXONE_ISSUER?.replace(/\/+$/, '');
   const discover = issuer !== undefined && !dto.CXONE_API_URL && !dto.CXONE_TOKEN_URL;
   let apiUrl: string | undefined;
   let tokenUrl: string | undefined;
-  if (!discover) {
+  if (grantType === 'access_key') {
+    ({ apiUrl, tokenUrl } = accessKeyEndpoints(dto));
+  } else if (!discover) {
     if (!dto.CXONE_API_URL && !dto.CXONE_TENANT) {
       throw new ConfigError(
         'CXONE_TENANT',
@@ -268,7 +304,6 @@ export function loadConfig(
     );
   }
 
-  const grantType = dto.CXONE_GRANT_TYPE ?? 'client_credentials';
   return Object.assign(new AppConfig(), {
     port: dto.PORT ?? 3000,
     host: dto.HOST,
@@ -287,9 +322,13 @@ export function loadConfig(
       tokenUrl,
       issuer,
       executePath: dto.CXONE_EXECUTE_PATH ?? DEFAULT_EXECUTE_PATH,
-      clientId: dto.CXONE_CLIENT_ID ?? SIMULATOR_CREDENTIALS.clientId,
-      clientSecret: dto.CXONE_CLIENT_SECRET ?? SIMULATOR_CREDENTIALS.clientSecret,
+      // Only the access-key grant may go without a client: it then has none ('').
+      clientId: dto.CXONE_CLIENT_ID ?? (simulator ? SIMULATOR_CREDENTIALS.clientId : ''),
+      clientSecret:
+        dto.CXONE_CLIENT_SECRET ?? (simulator ? SIMULATOR_CREDENTIALS.clientSecret : ''),
       grantType,
+      area: dto.CXONE_AREA,
+      apiUrlFromToken: grantType === 'access_key' && apiUrl === undefined,
       clientAuth: dto.CXONE_CLIENT_AUTH ?? 'body',
       // Unset means the default scope; set but empty means "send no scope".
       scope: env.CXONE_SCOPE === undefined ? DEFAULT_SCOPE : env.CXONE_SCOPE.trim(),

@@ -29,7 +29,7 @@ import type {
 } from './cxone.types.js';
 import { isValidTraceId } from '../lib/trace-context.js';
 
-/** CONTRACT section 1: the action ids the service accepts. */
+/** The action ids the service accepts (no `/`, no `..`, no spaces: safe in the execute path). */
 export const ACTION_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
 
 /** Failures for which the stale result is attached as a fallback. */
@@ -41,7 +41,7 @@ const NOT_CALLED = { attempts: 0, latencyMs: 0 };
 const MAX_TIMEOUT_MS = 600_000;
 
 /**
- * The one way to call a CXone data action (CONTRACT section 2): result cache, circuit breaker,
+ * The one way to call a CXone data action (docs/api.md): result cache, circuit breaker,
  * token, tracing headers, retries with backoff, one token refresh on 401, error classification
  * and the stale fallback.
  */
@@ -189,8 +189,9 @@ export class CxoneClient implements OnApplicationShutdown {
     call: CxoneCall,
   ): Promise<unknown> {
     const encodedId = encodeURIComponent(actionId);
-    const url = (this.urlParts ?? (await this.resolveUrlParts())).join(encodedId);
+    // The token first: with the access-key grant its answer may be what names the API base.
     const token = this.tokens.peek() ?? (await this.tokens.getToken());
+    const url = (this.urlParts ?? (await this.resolveUrlParts())).join(encodedId);
     try {
       return await this.post(url, body, token, options, call);
     } catch (error) {

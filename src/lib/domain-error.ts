@@ -1,6 +1,6 @@
 /** Stable error codes: on the wire as `error_code` (items) or as the problem `type` suffix (requests). */
 export type ErrorCode =
-  // downstream call outcomes (CONTRACT section 1, item error codes)
+  // downstream call outcomes (the item error codes of docs/api.md)
   | 'TIMEOUT'
   | 'CIRCUIT_OPEN'
   | 'RATE_LIMITED'

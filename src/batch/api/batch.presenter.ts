@@ -2,7 +2,7 @@ import type { BatchListEntry, BatchMeta, StoredItem } from '../core/batch.types.
 import type { ItemDto } from './batch.dto.js';
 import type { BatchView } from '../core/batch.service.js';
 
-/** Maps stored batches to the wire format (snake_case, CONTRACT section 1). */
+/** Maps stored batches to the wire format (snake_case, docs/api.md). */
 export function statusUrlOf(batchId: string): string {
   return `/batch/${batchId}/status`;
 }

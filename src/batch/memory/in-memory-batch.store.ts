@@ -23,7 +23,12 @@ interface MemoryBatch {
   outcomes: (ItemOutcome | undefined)[];
   summary: BatchSummary;
   latency: LatencyHistogram;
-  idempotencyKey?: string;
+}
+
+interface IdempotencyClaim {
+  record: IdempotencyRecord;
+  /** Epoch ms: a claim whose batch never came is dropped one retention time after it. */
+  claimedAt: number;
 }
 
 const SWEEP_INTERVAL_MS = 60_000;
@@ -42,7 +47,7 @@ function isFinished(meta: BatchMeta): boolean {
 @Injectable()
 export class InMemoryBatchStore extends BatchStore implements OnModuleDestroy {
   private readonly batches = new Map<string, MemoryBatch>();
-  private readonly idempotency = new Map<string, IdempotencyRecord>();
+  private readonly idempotency = new Map<string, IdempotencyClaim>();
   /** Items of unfinished batches, by caller. */
   private readonly unfinishedItems = new Map<string, number>();
   private nextSeq = 1;
@@ -57,7 +62,11 @@ export class InMemoryBatchStore extends BatchStore implements OnModuleDestroy {
     clearInterval(this.sweeper);
   }
 
-  /** Drops batches that finished more than BATCH_RETENTION_SECONDS before `now`. */
+  /**
+   * Drops batches that finished more than BATCH_RETENTION_SECONDS before `now`, and the
+   * idempotency claims of batches no longer here (the service claims a key before it creates the
+   * batch, so a claim cannot be tied to its batch at claim time; some batches are never created).
+   */
   sweep(now: number): number {
     const cutoff = now - this.config.batch.retentionSeconds * 1000;
     let dropped = 0;
@@ -65,9 +74,12 @@ export class InMemoryBatchStore extends BatchStore implements OnModuleDestroy {
       const finishedAt = batch.meta.finishedAt;
       if (finishedAt !== null && Date.parse(finishedAt) <= cutoff) {
         this.batches.delete(batchId);
-        if (batch.idempotencyKey) this.idempotency.delete(batch.idempotencyKey);
         dropped += 1;
       }
+    }
+    for (const [key, claim] of this.idempotency) {
+      if (claim.claimedAt <= cutoff && !this.batches.has(claim.record.batchId))
+        this.idempotency.delete(key);
     }
     return dropped;
   }
@@ -96,10 +108,8 @@ export class InMemoryBatchStore extends BatchStore implements OnModuleDestroy {
     record: IdempotencyRecord,
   ): Promise<IdempotencyRecord | undefined> {
     const existing = this.idempotency.get(key);
-    if (existing && this.batches.has(existing.batchId)) return existing;
-    this.idempotency.set(key, record);
-    const batch = this.batches.get(record.batchId);
-    if (batch) batch.idempotencyKey = key;
+    if (existing && this.batches.has(existing.record.batchId)) return existing.record;
+    this.idempotency.set(key, { record, claimedAt: Date.now() });
     return undefined;
   }
 
@@ -121,7 +131,8 @@ export class InMemoryBatchStore extends BatchStore implements OnModuleDestroy {
 
   async recordOutcome(batchId: string, index: number, outcome: ItemOutcome): Promise<void> {
     const batch = this.batches.get(batchId);
-    if (!batch) return;
+    // Not an item of this batch: writing it would count an item that does not exist.
+    if (!batch || !Number.isInteger(index) || index < 0 || index >= batch.outcomes.length) return;
     const previous = batch.outcomes[index];
     if (previous !== undefined && previous.status !== 'cancelled') return;
     batch.outcomes[index] = outcome;

@@ -134,13 +134,15 @@ return result
 `;
 
 /**
- * KEYS: status:<status>, outcomes, ids. ARGV: offset, limit.
- * {matching count, indexes, their outcomes, their ids}: O(log n + limit) by rank in the set.
+ * KEYS: meta, status:<status>, outcomes, ids. ARGV: offset, limit.
+ * {matching count, indexes, their outcomes, their ids}: O(log n + limit) by rank in the set;
+ * nil if the batch is unknown (an empty set alone cannot tell).
  */
 export const PAGE_BY_STATUS = `
-local total = redis.call('ZCARD', KEYS[1])
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+local total = redis.call('ZCARD', KEYS[2])
 local offset, limit = tonumber(ARGV[1]), tonumber(ARGV[2])
-local indexes = redis.call('ZRANGE', KEYS[1], offset, offset + limit - 1)
+local indexes = redis.call('ZRANGE', KEYS[2], offset, offset + limit - 1)
 if #indexes == 0 then return {total, {}, {}, {}} end
-return {total, indexes, redis.call('HMGET', KEYS[2], unpack(indexes)), redis.call('HMGET', KEYS[3], unpack(indexes))}
+return {total, indexes, redis.call('HMGET', KEYS[3], unpack(indexes)), redis.call('HMGET', KEYS[4], unpack(indexes))}
 `;

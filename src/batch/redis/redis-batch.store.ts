@@ -56,7 +56,7 @@ interface BatchScripts {
   batchMarkFinished(...args: (string | number)[]): Promise<(string | null)[] | null>;
   batchCancel(...args: (string | number)[]): Promise<(string | null)[] | null>;
   batchPayloads(...args: (string | number)[]): Promise<ScriptReply | null>;
-  batchPageByStatus(...args: (string | number)[]): Promise<ScriptReply>;
+  batchPageByStatus(...args: (string | number)[]): Promise<ScriptReply | null>;
 }
 
 /** The part of BatchMeta that never changes after creation, stored as one JSON field. */
@@ -111,7 +111,7 @@ export class RedisBatchStore extends BatchStore {
     define('batchMarkFinished', MARK_FINISHED, 14);
     define('batchCancel', CANCEL, 14);
     define('batchPayloads', PAYLOADS, 2);
-    define('batchPageByStatus', PAGE_BY_STATUS, 3);
+    define('batchPageByStatus', PAGE_BY_STATUS, 4);
     this.redis = redis as Redis & BatchScripts;
   }
 
@@ -218,9 +218,15 @@ export class RedisBatchStore extends BatchStore {
 
   async recordedIn(batchId: string, start: number, end: number): Promise<boolean[]> {
     if (end <= start) return [];
-    const pending = await this.call(() =>
-      this.redis.zrange(this.keys.of(batchId).status.pending, start, String(end - 1), 'BYSCORE'),
+    const k = this.keys.of(batchId);
+    const [exists, pending] = await this.call(() =>
+      Promise.all([
+        this.redis.exists(k.meta),
+        this.redis.zrange(k.status.pending, start, String(end - 1), 'BYSCORE'),
+      ]),
     );
+    // No pending set also means "all recorded", so only the meta tells an unknown batch apart.
+    if (exists === 0) throw new Error(`batch ${batchId} is not in the store`);
     const recorded = new Array<boolean>(end - start).fill(true);
     for (const index of pending) recorded[Number(index) - start] = false;
     return recorded;
@@ -299,9 +305,10 @@ export class RedisBatchStore extends BatchStore {
 
   async latency(batchId: string): Promise<LatencySummary> {
     const k = this.keys.of(batchId);
-    const [buckets, max] = await this.call(() =>
-      Promise.all([this.redis.hgetall(k.latency), this.redis.hget(k.meta, 'latencyMax')]),
+    const [buckets, [total, max]] = await this.call(() =>
+      Promise.all([this.redis.hgetall(k.latency), this.redis.hmget(k.meta, 'total', 'latencyMax')]),
     );
+    if (total === null) throw new Error(`batch ${batchId} is not in the store`);
     const counts = new Map<number, number>();
     for (const [bucket, count] of Object.entries(buckets))
       counts.set(Number(bucket), Number(count));
@@ -317,8 +324,9 @@ export class RedisBatchStore extends BatchStore {
     const k = this.keys.of(batchId);
     if (status !== undefined) {
       const reply = await this.call(() =>
-        this.redis.batchPageByStatus(k.status[status], k.outcomes, k.ids, offset, limit),
+        this.redis.batchPageByStatus(k.meta, k.status[status], k.outcomes, k.ids, offset, limit),
       );
+      if (reply === null) throw new Error(`batch ${batchId} is not in the store`);
       const [total, indexes, outcomes, ids] = reply as [
         number,
         string[],
@@ -357,7 +365,7 @@ export class RedisBatchStore extends BatchStore {
     cursor?: string,
     caller?: string,
   ): Promise<{ batches: BatchListEntry[]; nextCursor: string | null }> {
-    const after = cursor ? decodeCursor(cursor) : undefined;
+    const after = cursor !== undefined ? decodeCursor(cursor) : undefined;
     const listKey = caller === undefined ? this.keys.batches : this.keys.batchesOf(caller);
     const found: { entry: BatchListEntry; score: number }[] = [];
     const expired: string[] = [];

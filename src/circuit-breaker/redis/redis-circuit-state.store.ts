@@ -14,8 +14,8 @@ const STATE_TTL_MS = 86_400_000;
 
 /**
  * How long a replica trusts a 'closed' answer for an action before asking Redis again. Saves the
- * round trip before nearly every call (figures in the README's benchmark section); an opening by
- * another replica reaches this one within this time, its own failures at once. While the answer
+ * round trip before nearly every call; an opening by another replica reaches this one within this
+ * time, its own failures at once. While the answer
  * also said "no failures counted" (no state at all), a success has nothing to reset and is not
  * written either: a failure another replica counts meanwhile is reset by this replica's successes
  * only once its view has expired, as an opening shows only then.
