@@ -26,9 +26,6 @@ export default {
       testMatch: ['<rootDir>/test/**/*.e2e-spec.ts'],
     },
   ],
-  // A global setting: Jest ignores it inside a project (the e2e specs then got the 5 s default).
-  // Services started as processes need more on a busy machine.
-  testTimeout: 30000,
   globalSetup: '<rootDir>/test/global-setup.js',
   // Global, not per project: Jest reads testTimeout from the root config only (a project's was
   // ignored, so e2e specs that start `node dist/main.js` hit 5 s on a busy machine).
