@@ -79,6 +79,9 @@ export class RedisThrottlerStorage implements ThrottlerStorage {
         timeToBlockExpire: refused === 1 ? seconds : 0,
       };
     } catch (error) {
+      // A command that timed out marks Redis unresponsive: the route's own store calls then
+      // answer 503 at once instead of waiting out the same timeout again.
+      this.connection.noteFailure(error);
       this.warn(error);
       return { totalHits: 0, timeToExpire: 0, isBlocked: false, timeToBlockExpire: 0 };
     }
