@@ -50,6 +50,8 @@ export interface BatchOptions {
 export interface BatchMeta {
   batchId: string;
   actionId: string;
+  /** The caller that submitted it: only it (and ADMIN_CALLERS) may see or act on the batch. */
+  caller: string;
   status: BatchStatus;
   traceId: string;
   /** The caller's span (from `traceparent`), so the run joins the caller's trace. */
@@ -89,6 +91,7 @@ export interface ItemPage {
 export interface BatchListEntry {
   batchId: string;
   actionId: string;
+  caller: string;
   status: BatchStatus;
   createdAt: string;
   summary: BatchSummary;

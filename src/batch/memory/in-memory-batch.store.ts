@@ -73,6 +73,8 @@ function cancelPending(batch: MemoryBatch): void {
 export class InMemoryBatchStore extends BatchStore implements OnModuleDestroy {
   private readonly batches = new Map<string, MemoryBatch>();
   private readonly idempotency = new Map<string, IdempotencyClaim>();
+  /** Items of unfinished batches, by caller. */
+  private readonly unfinishedItems = new Map<string, number>();
   private nextSeq = 1;
   private readonly sweeper: NodeJS.Timeout;
 
@@ -108,6 +110,7 @@ export class InMemoryBatchStore extends BatchStore implements OnModuleDestroy {
   }
 
   async create(meta: BatchMeta, payloads: unknown[]): Promise<void> {
+    this.countUnfinished(meta.caller, payloads.length);
     this.batches.set(meta.batchId, {
       seq: this.nextSeq++,
       meta: { ...meta },
@@ -176,7 +179,10 @@ export class InMemoryBatchStore extends BatchStore implements OnModuleDestroy {
     if (!batch) return undefined;
     if (batch.meta.status !== 'cancelled' && batch.meta.status !== 'failed')
       batch.meta.status = 'completed';
-    batch.meta.finishedAt ??= finishedAt;
+    if (batch.meta.finishedAt === null) {
+      batch.meta.finishedAt = finishedAt;
+      this.countUnfinished(batch.meta.caller, -batch.meta.total);
+    }
     return { ...batch.meta };
   }
 
@@ -187,7 +193,10 @@ export class InMemoryBatchStore extends BatchStore implements OnModuleDestroy {
     batch.meta.status = 'cancelled';
     cancelPending(batch);
     // A batch that never started has nothing in flight: it is finished at once.
-    if (wasQueued) batch.meta.finishedAt = at;
+    if (wasQueued) {
+      batch.meta.finishedAt = at;
+      this.countUnfinished(batch.meta.caller, -batch.meta.total);
+    }
     return { ...batch.meta };
   }
 
@@ -202,6 +211,7 @@ export class InMemoryBatchStore extends BatchStore implements OnModuleDestroy {
     batch.meta.failureReason = reason;
     cancelPending(batch);
     batch.meta.finishedAt = at;
+    this.countUnfinished(batch.meta.caller, -batch.meta.total);
     return { ...batch.meta };
   }
 
@@ -236,6 +246,7 @@ export class InMemoryBatchStore extends BatchStore implements OnModuleDestroy {
       finishedAt: null,
       redriveCount: (meta.redriveCount ?? 0) + 1,
     };
+    this.countUnfinished(meta.caller, meta.total);
     return { redriven, meta: { ...batch.meta } };
   }
 
@@ -283,9 +294,14 @@ export class InMemoryBatchStore extends BatchStore implements OnModuleDestroy {
     return { items, total };
   }
 
+  async unfinishedItemsOf(caller: string): Promise<number> {
+    return this.unfinishedItems.get(caller) ?? 0;
+  }
+
   async list(
     limit: number,
     cursor?: string,
+    caller?: string,
   ): Promise<{ batches: BatchListEntry[]; nextCursor: string | null }> {
     let before = Number.POSITIVE_INFINITY;
     if (cursor !== undefined) {
@@ -294,12 +310,15 @@ export class InMemoryBatchStore extends BatchStore implements OnModuleDestroy {
       before = Number(decoded);
     }
     const candidates = [...this.batches.values()]
-      .filter((batch) => batch.seq < before)
+      .filter(
+        (batch) => batch.seq < before && (caller === undefined || batch.meta.caller === caller),
+      )
       .sort((a, b) => b.seq - a.seq);
     const page = candidates.slice(0, limit);
     const batches = page.map((batch) => ({
       batchId: batch.meta.batchId,
       actionId: batch.meta.actionId,
+      caller: batch.meta.caller,
       status: batch.meta.status,
       createdAt: batch.meta.createdAt,
       summary: { ...batch.summary },
@@ -313,6 +332,12 @@ export class InMemoryBatchStore extends BatchStore implements OnModuleDestroy {
   }
 
   async ping(): Promise<void> {}
+
+  private countUnfinished(caller: string, items: number): void {
+    const count = (this.unfinishedItems.get(caller) ?? 0) + items;
+    if (count > 0) this.unfinishedItems.set(caller, count);
+    else this.unfinishedItems.delete(caller);
+  }
 
   private require(batchId: string): MemoryBatch {
     const batch = this.batches.get(batchId);

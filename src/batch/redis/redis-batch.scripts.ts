@@ -4,18 +4,29 @@
  *
  *   1 meta, 2 payloads, 3 ids, 4 outcomes, 5 latency, 6 idempotency ref,
  *   7..11 status sets success, failed, degraded, cancelled, pending,
- *   then 12 `unfinished` and 13 `queued-items`.
+ *   then 12 `unfinished`, 13 `queued-items` and 14 `queued-items-by-caller`.
  */
 
-/** Stamps finishedAt, starts the retention clock on every key and releases the intake count. */
+/**
+ * Stamps finishedAt, starts the retention clock on every key and releases the intake counts, the
+ * service's and the caller's. A batch stored before batches had callers has no `caller` field and
+ * its `unfinished` member no caller part.
+ */
 const FINISH = `
 local function finish(finishedAt, retentionSeconds, batchId)
   redis.call('HSET', KEYS[1], 'finishedAt', finishedAt)
   for i = 1, 11 do redis.call('EXPIRE', KEYS[i], retentionSeconds) end
   local total = tonumber(redis.call('HGET', KEYS[1], 'total') or '0')
-  redis.call('ZREM', KEYS[12], batchId .. ':' .. total)
+  local caller = redis.call('HGET', KEYS[1], 'caller')
+  local member = batchId .. ':' .. total
+  if caller then member = member .. ':' .. caller end
+  redis.call('ZREM', KEYS[12], member)
   local queued = tonumber(redis.call('GET', KEYS[13]) or '0')
   redis.call('DECRBY', KEYS[13], math.min(total, math.max(queued, 0)))
+  if caller then
+    local left = tonumber(redis.call('HGET', KEYS[14], caller) or '0') - total
+    if left > 0 then redis.call('HSET', KEYS[14], caller, left) else redis.call('HDEL', KEYS[14], caller) end
+  end
 end
 `;
 
@@ -98,7 +109,7 @@ if not v[4] or v[4] == '' then redis.call('HSET', KEYS[1], 'startedAt', ARGV[1])
 return 1
 `;
 
-/** KEYS: all (13). ARGV: finishedAt, retention seconds, batch id. Meta fields, or nil if unknown. */
+/** KEYS: all (14). ARGV: finishedAt, retention seconds, batch id. Meta fields, or nil if unknown. */
 export const MARK_FINISHED = `${FINISH}
 local v = redis.call('HMGET', KEYS[1], 'doc', 'status', 'finishedAt')
 if not v[1] then return false end
@@ -108,7 +119,7 @@ return ${META_FIELDS}
 `;
 
 /**
- * KEYS: all (13). ARGV: at, retention seconds, batch id, cancel channel.
+ * KEYS: all (14). ARGV: at, retention seconds, batch id, cancel channel.
  * Every pending item becomes cancelled (the pending set is renamed, O(1)); a batch that never
  * started is finished at once. Publishes the id so the replica running it stops scheduling.
  * Meta fields, or nil if the batch is unknown or already finished.
@@ -124,7 +135,7 @@ return ${META_FIELDS}
 `;
 
 /**
- * KEYS: all (13). ARGV: at, retention seconds, batch id, failure reason.
+ * KEYS: all (14). ARGV: at, retention seconds, batch id, failure reason.
  * Ends an unfinished batch `failed`: every pending item cancelled, finished at once (its calls in
  * flight have ended). Meta fields, or nil if the batch is unknown, cancelled or already ended.
  */
@@ -147,7 +158,7 @@ return ${META_FIELDS}
 `;
 
 /**
- * KEYS: all (13). ARGV: unfinished TTL seconds, batch id, creation time (epoch ms), statuses….
+ * KEYS: all (14). ARGV: unfinished TTL seconds, batch id, creation time (epoch ms), statuses….
  * Items in those statuses go back to pending (their outcomes deleted), the batch is queued again
  * and unfinished (TTL, `unfinished` entry and intake count as at creation).
  * {'ok', redriven, meta fields…}, or {'unknown'}, {'unfinished'}, {'no-match'}.
@@ -180,7 +191,14 @@ redis.call('HDEL', KEYS[1], 'failureReason')
 local ttl = tonumber(ARGV[1])
 for i = 1, 11 do redis.call('EXPIRE', KEYS[i], ttl) end
 local total = tonumber(v[3] or '0')
-redis.call('ZADD', KEYS[12], ARGV[3], ARGV[2] .. ':' .. total)
+local caller = redis.call('HGET', KEYS[1], 'caller')
+local member = ARGV[2] .. ':' .. total
+if caller then
+  member = member .. ':' .. caller
+  redis.call('HINCRBY', KEYS[14], caller, total)
+  redis.call('EXPIRE', KEYS[14], ttl)
+end
+redis.call('ZADD', KEYS[12], ARGV[3], member)
 redis.call('INCRBY', KEYS[13], total)
 redis.call('EXPIRE', KEYS[12], ttl)
 redis.call('EXPIRE', KEYS[13], ttl)
