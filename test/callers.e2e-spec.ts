@@ -110,6 +110,33 @@ describe('callers (in-memory mode): ownership, idempotency, fair share, the circ
     );
   });
 
+  it("answers another caller's batch with 404 on PATCH and redrive too, and keeps circuits to admins", async () => {
+    const submitted = await alpha.post('/batch/execute', {
+      action_id: 'owned-steer',
+      payloads: payloads(2),
+      cache_ttl_seconds: 0,
+    });
+    expect(submitted.status).toBe(202);
+    const batchId: string = submitted.body.batch_id;
+    await alpha.waitForEnd(batchId);
+
+    const patched = await beta.patch(`/batch/${batchId}`, { max_workers: 2 });
+    const unknownPatch = await beta.patch(`/batch/${UNKNOWN_ID}`, { max_workers: 2 });
+    expect(patched.status).toBe(404);
+    expect(withoutId(patched.body, batchId)).toEqual(withoutId(unknownPatch.body, UNKNOWN_ID));
+    const redriven = await beta.post(`/batch/${batchId}/redrive`, { statuses: ['failed'] });
+    expect(redriven.status).toBe(404);
+    // The owner's redrive of a batch with no failed item is a 409, not a 404: ownership held.
+    expect((await alpha.post(`/batch/${batchId}/redrive`, { statuses: ['failed'] })).status).toBe(
+      409,
+    );
+
+    const forced = await beta.put('/circuits/owned-steer', { state: 'forced_open' });
+    expect(forced.status).toBe(403);
+    expect((await ops.put('/circuits/owned-steer', { state: 'forced_open' })).status).toBe(200);
+    expect((await ops.put('/circuits/owned-steer', { state: 'auto' })).status).toBe(200);
+  });
+
   it('lets ADMIN_CALLERS see, cancel and list every batch, and filter by caller; 403 for the filter otherwise', async () => {
     sim.setProfile('admin.view', { latency_ms: 200 });
     const byBeta = await beta.post('/batch/execute', {
