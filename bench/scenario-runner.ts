@@ -40,10 +40,9 @@ const FOREIGN_CPU_WARN_PCT = 10;
 const BARE_FIRST_ID = 10_000_000;
 
 /**
- * The simulator's objects live for one call (50 ms in `a`), yet with V8's default young
- * generation (up to 32 MB here) each scavenge found 5–7 MB still alive and paused it for 10–40 ms,
- * releasing a clump of late answers (answer time p999 76 ms for 50 ms calls, measured with
- * diagnostics channels). A 2 MB young generation keeps every pause under 3 ms (p999 55 ms), as in
+ * The simulator's objects live for one call, yet with V8's default young generation each
+ * scavenge still found megabytes alive and paused it long enough to release a clump of late
+ * answers to whichever client was measured. A 2 MB young generation keeps the pauses short, as in
  * `npm run sim`.
  */
 export const SIMULATOR_NODE_ARGS: readonly string[] = ['--max-semi-space-size=2'];
@@ -131,6 +130,11 @@ export interface ScenarioResult {
   redis_cpu_us_per_item?: number | null;
   /** Keys the service had written under the run's prefix (all deleted afterwards). */
   redis_keys?: number;
+  /** Scenario `failover`: from the SIGKILL of the replica running the batch to its first call on the other. */
+  failover_s?: number | null;
+  /** Scenario `failover`: calls the simulators received before the kill, and calls made twice. */
+  calls_before_kill?: number;
+  repeated_calls?: number;
   /** With --repeat: each run's own figures (the ones above are their medians). */
   runs?: RunFigures[];
   notes: string[];
@@ -213,13 +217,7 @@ export async function runScenario(scenario: Scenario, ctx: RunContext): Promise<
     const sim = startNode('simulator', ctx.simulatorScript, {
       core: ctx.cores?.simulator,
       nodeArgs: SIMULATOR_NODE_ARGS,
-      env: {
-        ...baseEnv(),
-        SIM_HOST: '127.0.0.1',
-        SIM_PORT: '0',
-        SIM_SEED: '42',
-        SIM_PROFILES: JSON.stringify({ '*': { latency_ms: scenario.latencyMs, jitter_ms: 0 } }),
-      },
+      env: simulatorEnv(scenario),
     });
     processes.push(sim);
     const simUrl = (await sim.waitForLine(/listening on (http:\/\/127\.0\.0\.1:\d+)/, 15_000))[1];
@@ -387,7 +385,17 @@ function measuredBatches(scenario: Scenario): BatchSpec[] {
   }));
 }
 
-function serviceEnv(
+export function simulatorEnv(scenario: Scenario): Record<string, string> {
+  return {
+    ...baseEnv(),
+    SIM_HOST: '127.0.0.1',
+    SIM_PORT: '0',
+    SIM_SEED: '42',
+    SIM_PROFILES: JSON.stringify({ '*': { latency_ms: scenario.latencyMs, jitter_ms: 0 } }),
+  };
+}
+
+export function serviceEnv(
   scenario: Scenario,
   simUrl: string,
   port: number,
@@ -426,7 +434,7 @@ function serviceEnv(
   return env;
 }
 
-async function connectRedis(): Promise<RedisProbe> {
+export async function connectRedis(): Promise<RedisProbe> {
   let probe: RedisProbe;
   try {
     probe = await RedisProbe.connect(REDIS_HOST, REDIS_PORT);
@@ -482,7 +490,7 @@ async function failOrSkip<T>(
   }
 }
 
-async function waitReady(service: ManagedProcess, url: string): Promise<void> {
+export async function waitReady(service: ManagedProcess, url: string): Promise<void> {
   const deadline = Date.now() + READY_TIMEOUT_MS;
   let last = 'no answer';
   while (Date.now() < deadline) {

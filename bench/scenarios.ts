@@ -8,7 +8,8 @@ export type ScenarioId =
   | 'ten-sqlite'
   | 'redis-a1'
   | 'redis-a2'
-  | 'ten-redis';
+  | 'ten-redis'
+  | 'failover';
 
 export const SCENARIO_IDS: readonly ScenarioId[] = [
   'a',
@@ -21,6 +22,7 @@ export const SCENARIO_IDS: readonly ScenarioId[] = [
   'redis-a1',
   'redis-a2',
   'ten-redis',
+  'failover',
 ];
 
 export type Store = 'memory' | 'sqlite' | 'redis';
@@ -49,12 +51,14 @@ export interface Scenario {
    * same simulator: a CPU reference in `b`, an efficiency reference in `a`.
    */
   bareReference: boolean;
+  /** Kill the replica running the batch (SIGKILL) and time the fail-over (bench/failover.ts). */
+  killOwner: boolean;
 }
 
 export const DEFAULT_CHUNK_SIZE = 100;
 
 /**
- * CONTRACT section 6 and the issues' targets; `quick` scales item counts down 10× for a smoke
+ * The scenarios and targets of bench/README.md; `quick` scales item counts down 10× for a smoke
  * run; `chunkSize` replaces every scenario's chunk_size (to see what it does to the figures).
  */
 export function scenarios(quick: boolean, chunkSize = DEFAULT_CHUNK_SIZE): Scenario[] {
@@ -70,6 +74,7 @@ export function scenarios(quick: boolean, chunkSize = DEFAULT_CHUNK_SIZE): Scena
     redis: false,
     observability: 'on',
     bareReference: false,
+    killOwner: false,
   } as const;
   const b = { ...a, items: scale(20_000), maxWorkers: 64, latencyMs: 0 } as const;
   // Ten batches of 10 workers each: together the 100 calls CXONE_MAX_CONCURRENCY allows.
@@ -142,6 +147,17 @@ export function scenarios(quick: boolean, chunkSize = DEFAULT_CHUNK_SIZE): Scena
       store: 'redis',
       redis: true,
       description: 'ten 100,000-item batches accepted at once, Redis store: does memory stay flat?',
+    },
+    {
+      ...a,
+      id: 'failover',
+      store: 'redis',
+      redis: true,
+      replicas: 2,
+      observability: 'off',
+      killOwner: true,
+      description:
+        'Redis, two replicas: the one running the batch is SIGKILLed; time to its first call on the other',
     },
   ];
 }

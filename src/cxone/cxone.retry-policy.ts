@@ -90,7 +90,7 @@ export function axiosRetryConfig(policy: RetryPolicy): IAxiosRetryConfig {
     retries: policy.maxRetries,
     retryCondition: isRetryable,
     retryDelay: (retry, error) => retryDelayMs(retry, error, policy),
-    // The timeout bounds each attempt, not the whole call (CONTRACT: timeout per downstream call).
+    // The timeout bounds each attempt, not the whole call: `timeout_ms` is per downstream call.
     shouldResetTimeout: true,
   };
 }

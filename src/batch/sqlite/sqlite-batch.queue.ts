@@ -92,8 +92,9 @@ export class SqliteBatchQueue extends BatchQueue implements OnApplicationBootstr
     }
   }
 
+  /** A batch queued again while its last run ends (a redrive) runs after it: the runner waits for it. */
   private start(batchId: string, failures: number): void {
-    if (this.runs.has(batchId) || this.shutdown.signal.aborted) return;
+    if (this.shutdown.signal.aborted) return;
     const run = this.startRun(batchId).then(
       () => undefined,
       (error: unknown) => {

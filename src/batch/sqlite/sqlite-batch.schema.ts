@@ -5,8 +5,9 @@
  *
  * | table         | one row per                  | holds                                                  |
  * | ------------- | ---------------------------- | ------------------------------------------------------ |
- * | `batches`     | batch                        | `doc` (the immutable part of BatchMeta as JSON), the   |
- * |               |                              | status, timestamps, summary counters, `latency_max`    |
+ * | `batches`     | batch                        | `doc` (BatchMeta but for status and timestamps, as     |
+ * |               |                              | JSON), caller, status, timestamps, summary counters,   |
+ * |               |                              | `latency_max`                                          |
  * | `items`       | item                         | status, own id, payload (until it succeeds), outcome   |
  * | `latency`     | batch and histogram bucket   | how many calls of the batch fell in that bucket        |
  * | `idempotency` | Idempotency-Key (its sha256) | the batch it created and the hash of its body          |
@@ -14,14 +15,17 @@
  *
  * A batch's `status` is its BatchStatus, or `intake` while its items are being written (a crash
  * then leaves it unaccepted, removed at the next start) or `deleting` while retention removes it
- * in small steps: neither is visible. In a cancelled batch, an item still `pending` reads as
- * cancelled (cancelling writes the counters, not one row per item).
+ * in small steps: neither is visible. In a batch that ended `cancelled` or `failed`, an item still
+ * `pending` reads as cancelled (ending it writes the counters, not one row per item); an item
+ * `cancelled` with no outcome stored reads as cancelled by its batch. Fields of `doc` that change
+ * (`options.maxWorkers`, `failureReason`, `redriveCount`) are written with `json_set`.
  */
 export const MIGRATIONS: readonly string[] = [
   `
   CREATE TABLE batches (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     batch_id TEXT NOT NULL UNIQUE,
+    caller TEXT NOT NULL,
     status TEXT NOT NULL,
     doc TEXT NOT NULL,
     created_at TEXT NOT NULL,
@@ -37,6 +41,8 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX batches_by_finish ON batches (finished_at) WHERE finished_at IS NOT NULL;
   CREATE INDEX batches_unfinished ON batches (seq) WHERE finished_at IS NULL;
+  CREATE INDEX batches_by_caller ON batches (caller, seq);
+  CREATE INDEX batches_unfinished_by_caller ON batches (caller) WHERE finished_at IS NULL;
   CREATE INDEX batches_by_status ON batches (status) WHERE status IN ('intake', 'deleting');
 
   CREATE TABLE items (

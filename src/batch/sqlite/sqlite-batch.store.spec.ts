@@ -28,6 +28,7 @@ function meta(total: number, chunkSize = 10, createdAt = new Date()): BatchMeta 
   return {
     batchId: `batch-${seq}-${Math.random().toString(16).slice(2, 8)}`,
     actionId: 'act',
+    caller: 'default',
     status: 'queued',
     traceId: 'b'.repeat(32),
     traceFlags: '01',

@@ -12,7 +12,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import { DomainError, ValidationFailedError } from '../../lib/domain-error.js';
 import { AppConfig } from '../../config/app-config.js';
 import { ReadinessService } from '../../health/readiness.service.js';
-import { BatchStore, type IdempotencyRecord } from '../core/batch.store.js';
+import { BatchStore, type IdempotencyRecord, type RedriveResult } from '../core/batch.store.js';
 import {
   ownIdOf,
   SUMMARY_FIELD,
@@ -20,10 +20,12 @@ import {
   type BatchMeta,
   type BatchStatus,
   type BatchSummary,
+  type FailureReason,
   type ItemOutcome,
   type ItemPage,
   type ItemStatus,
   type LatencySummary,
+  type RedrivableStatus,
   type StoredItem,
 } from '../core/batch.types.js';
 import { latencyBucket, summarizeLatency } from '../core/latency-histogram.js';
@@ -60,8 +62,13 @@ const CANCELLED_OUTCOME: ItemOutcome = {
   latencyMs: 0,
 };
 
-/** The immutable part of BatchMeta, stored as one JSON column (new fields need no migration). */
+/** BatchMeta but for its status and timestamps, stored as one JSON column (a new field needs no migration). */
 type MetaDoc = Omit<BatchMeta, 'status' | 'startedAt' | 'finishedAt'>;
+
+/** A batch that ended so: its items still pending read as cancelled. */
+function endedEarly(status: BatchStatus): boolean {
+  return status === 'cancelled' || status === 'failed';
+}
 
 interface MetaRow {
   seq: number;
@@ -94,6 +101,9 @@ interface BatchDelta {
   buckets: Map<number, number>;
   latencyMax: number;
 }
+
+/** Rolls a redrive back that matched no item. */
+class NothingToRedrive extends Error {}
 
 function invalidCursor(): ValidationFailedError {
   return new ValidationFailedError([
@@ -190,6 +200,7 @@ export class SqliteBatchStore
       Number(
         s.insertBatch.run(
           meta.batchId,
+          meta.caller,
           JSON.stringify(doc satisfies MetaDoc),
           meta.createdAt,
           payloads.length,
@@ -276,8 +287,8 @@ export class SqliteBatchStore
     const row = this.read(() => one<MetaRow>(this.statements.getMeta, batchId));
     if (!row) throw new Error(`batch ${batchId} is not in the store`);
     const recorded = new Array<boolean>(Math.max(0, end - start));
-    // Every item of a cancelled batch has its outcome: its own, or "cancelled".
-    if (row.status === 'cancelled') return recorded.fill(true);
+    // Every item of a batch cancelled or failed has its outcome: its own, or "cancelled".
+    if (endedEarly(row.status)) return recorded.fill(true);
     recorded.fill(false);
     const done = this.read(() =>
       all<{ idx: number }>(this.statements.recordedIn, row.seq, start, end),
@@ -322,6 +333,65 @@ export class SqliteBatchStore
     return changed === 1 ? this.getMeta(batchId) : undefined;
   }
 
+  async markFailed(
+    batchId: string,
+    reason: FailureReason,
+    at: string,
+  ): Promise<BatchMeta | undefined> {
+    const seq = this.seqOf(batchId);
+    if (seq === undefined) return undefined;
+    const changed = this.write(() => this.statements.markFailed.run(reason, at, seq).changes);
+    return changed === 1 ? this.getMeta(batchId) : undefined;
+  }
+
+  async retune(batchId: string, maxWorkers: number): Promise<BatchMeta | undefined> {
+    const seq = this.seqOf(batchId);
+    if (seq === undefined) return undefined;
+    const changed = this.write(() => this.statements.retune.run(maxWorkers, seq).changes);
+    return changed === 1 ? this.getMeta(batchId) : undefined;
+  }
+
+  /**
+   * One transaction: the chosen outcomes go back to pending (their rows, or for `cancelled` in a
+   * batch that ended early the rows it left pending too); the rows it left pending that stay
+   * cancelled are written as such first, since the batch no longer reads them so once queued.
+   */
+  async redrive(batchId: string, statuses: readonly RedrivableStatus[]): Promise<RedriveResult> {
+    const seq = this.seqOf(batchId);
+    if (seq === undefined) return { refused: 'unknown' };
+    const s = this.statements;
+    try {
+      return this.write(() =>
+        this.database.transaction((): RedriveResult => {
+          const batch = one<{ status: BatchStatus; finished_at: string | null }>(
+            s.statusBySeq,
+            seq,
+          );
+          if (!batch) return { refused: 'unknown' };
+          if (batch.finished_at === null) return { refused: 'unfinished' };
+          const moved = { failed: 0, degraded: 0, cancelled: 0 };
+          if (endedEarly(batch.status)) {
+            if (statuses.includes('cancelled')) {
+              moved.cancelled += one<{ n: number }>(s.countPending, seq)!.n;
+            } else {
+              s.materialiseCancelled.run(seq);
+            }
+          }
+          for (const status of statuses) {
+            moved[status] += Number(s.redriveRows.run(seq, status).changes);
+          }
+          const redriven = moved.failed + moved.degraded + moved.cancelled;
+          if (redriven === 0) throw new NothingToRedrive();
+          s.requeue.run(moved.failed, moved.degraded, moved.cancelled, redriven, seq);
+          return { redriven, meta: toMeta(one<MetaRow>(s.getMeta, batchId)!) };
+        }),
+      );
+    } catch (error) {
+      if (error instanceof NothingToRedrive) return { refused: 'no-match' };
+      throw error;
+    }
+  }
+
   // ---- reading ------------------------------------------------------------------------------
 
   async summary(batchId: string): Promise<BatchSummary> {
@@ -349,7 +419,7 @@ export class SqliteBatchStore
   ): Promise<ItemPage> {
     const meta = this.read(() => one<MetaRow>(this.statements.getMeta, batchId));
     if (!meta) throw new Error(`batch ${batchId} is not in the store`);
-    const cancelled = meta.status === 'cancelled';
+    const cancelled = endedEarly(meta.status);
     const s = this.statements;
     return this.read(() => {
       if (status === undefined) {
@@ -361,7 +431,7 @@ export class SqliteBatchStore
       const total = summary[SUMMARY_FIELD[status]];
       if (cancelled && status === 'pending') return { items: [], total };
       if (cancelled && status === 'cancelled') {
-        // Cancelled by the batch's cancel (rows still pending) or recorded as such: in index order.
+        // Cancelled with the batch (rows still pending) or recorded as such: in index order.
         const items = mergeByIndex(
           s.cancelledRows.iterate(meta.seq) as unknown as Iterator<ItemRow>,
           s.pendingRows.iterate(meta.seq) as unknown as Iterator<ItemRow>,
@@ -378,6 +448,7 @@ export class SqliteBatchStore
   async list(
     limit: number,
     cursor?: string,
+    caller?: string,
   ): Promise<{ batches: BatchListEntry[]; nextCursor: string | null }> {
     let before = Number.MAX_SAFE_INTEGER;
     if (cursor !== undefined) {
@@ -386,14 +457,17 @@ export class SqliteBatchStore
       before = Number(decoded);
     }
     const rows = this.read(() =>
-      all<MetaRow & SummaryRow>(this.statements.list, before, limit + 1),
+      caller === undefined
+        ? all<MetaRow & SummaryRow>(this.statements.list, before, limit + 1)
+        : all<MetaRow & SummaryRow>(this.statements.listOfCaller, caller, before, limit + 1),
     );
     const page = rows.slice(0, limit);
     const batches = page.map((row) => {
-      const { batchId, actionId, createdAt } = JSON.parse(row.doc) as MetaDoc;
+      const { batchId, actionId, caller: owner, createdAt } = JSON.parse(row.doc) as MetaDoc;
       return {
         batchId,
         actionId,
+        caller: owner,
         status: row.status,
         createdAt,
         summary: {
@@ -424,6 +498,12 @@ export class SqliteBatchStore
   unfinishedBatchIds(): string[] {
     return this.read(() =>
       all<{ batch_id: string }>(this.statements.unfinished).map((row) => row.batch_id),
+    );
+  }
+
+  async unfinishedItemsOf(caller: string): Promise<number> {
+    return this.read(
+      () => one<{ items: number }>(this.statements.unfinishedItemsOf, caller)!.items,
     );
   }
 
@@ -521,7 +601,7 @@ export class SqliteBatchStore
       const dropPayload = outcome.status === 'success' ? 1 : 0;
       let from: keyof BatchSummary;
       if (s.recordPending.run(outcome.status, json, dropPayload, seq, index).changes === 1) {
-        from = batchStatus === 'cancelled' ? 'cancelled' : 'pending';
+        from = endedEarly(batchStatus) ? 'cancelled' : 'pending';
       } else if (
         s.recordCancelled.run(outcome.status, json, dropPayload, seq, index).changes === 1
       ) {
@@ -625,7 +705,8 @@ export class SqliteBatchStore
     const prepare = (sql: string): StatementSync => db.prepare(sql);
     return {
       insertBatch: prepare(
-        `INSERT INTO batches (batch_id, status, doc, created_at, total, pending) VALUES (?, 'intake', ?, ?, ?, ?)`,
+        `INSERT INTO batches (batch_id, caller, status, doc, created_at, total, pending)
+         VALUES (?, ?, 'intake', ?, ?, ?, ?)`,
       ),
       insertItem: prepare(
         'INSERT INTO items (batch_seq, idx, own_id, payload) VALUES (?, ?, ?, ?)',
@@ -646,7 +727,7 @@ export class SqliteBatchStore
         `SELECT seq, doc, status, started_at, finished_at FROM batches
          WHERE batch_id = ? AND status NOT IN ${HIDDEN}`,
       ),
-      statusBySeq: prepare('SELECT status FROM batches WHERE seq = ?'),
+      statusBySeq: prepare('SELECT status, finished_at FROM batches WHERE seq = ?'),
       payloads: prepare(
         'SELECT idx, payload FROM items WHERE batch_seq = ? AND idx >= ? AND idx < ? ORDER BY idx',
       ),
@@ -676,7 +757,7 @@ export class SqliteBatchStore
          WHERE seq = ? AND status IN ('queued', 'running') AND finished_at IS NULL`,
       ),
       markFinished: prepare(
-        `UPDATE batches SET status = CASE status WHEN 'cancelled' THEN 'cancelled' ELSE 'completed' END,
+        `UPDATE batches SET status = CASE WHEN status IN ('cancelled', 'failed') THEN status ELSE 'completed' END,
            finished_at = COALESCE(finished_at, ?)
          WHERE seq = ? AND status NOT IN ${HIDDEN}`,
       ),
@@ -685,6 +766,31 @@ export class SqliteBatchStore
         `UPDATE batches SET status = 'cancelled', cancelled = cancelled + pending, pending = 0,
            finished_at = CASE status WHEN 'queued' THEN ? ELSE finished_at END
          WHERE seq = ? AND status IN ('queued', 'running')`,
+      ),
+      markFailed: prepare(
+        `UPDATE batches SET status = 'failed', doc = json_set(doc, '$.failureReason', ?),
+           cancelled = cancelled + pending, pending = 0, finished_at = ?
+         WHERE seq = ? AND status IN ('queued', 'running') AND finished_at IS NULL`,
+      ),
+      retune: prepare(
+        `UPDATE batches SET doc = json_set(doc, '$.options.maxWorkers', ?)
+         WHERE seq = ? AND finished_at IS NULL AND status NOT IN ${HIDDEN}`,
+      ),
+      countPending: prepare(
+        `SELECT count(*) AS n FROM items WHERE batch_seq = ? AND status = 'pending'`,
+      ),
+      materialiseCancelled: prepare(
+        `UPDATE items SET status = 'cancelled' WHERE batch_seq = ? AND status = 'pending'`,
+      ),
+      redriveRows: prepare(
+        `UPDATE items SET status = 'pending', outcome = NULL WHERE batch_seq = ? AND status = ?`,
+      ),
+      requeue: prepare(
+        `UPDATE batches SET failed = failed - ?, degraded = degraded - ?, cancelled = cancelled - ?,
+           pending = pending + ?, status = 'queued', started_at = NULL, finished_at = NULL,
+           doc = json_set(json_remove(doc, '$.failureReason'), '$.redriveCount',
+             COALESCE(json_extract(doc, '$.redriveCount'), 0) + 1)
+         WHERE seq = ?`,
       ),
       summary: prepare(
         `SELECT ${SUMMARY_COLUMNS} FROM batches WHERE batch_id = ? AND status NOT IN ${HIDDEN}`,
@@ -713,6 +819,14 @@ export class SqliteBatchStore
       list: prepare(
         `SELECT seq, doc, status, ${SUMMARY_COLUMNS} FROM batches
          WHERE seq < ? AND status NOT IN ${HIDDEN} ORDER BY seq DESC LIMIT ?`,
+      ),
+      listOfCaller: prepare(
+        `SELECT seq, doc, status, ${SUMMARY_COLUMNS} FROM batches
+         WHERE caller = ? AND seq < ? AND status NOT IN ${HIDDEN} ORDER BY seq DESC LIMIT ?`,
+      ),
+      unfinishedItemsOf: prepare(
+        `SELECT COALESCE(SUM(total), 0) AS items FROM batches
+         WHERE caller = ? AND finished_at IS NULL AND status NOT IN ${HIDDEN}`,
       ),
       unfinished: prepare(
         `SELECT batch_id FROM batches WHERE finished_at IS NULL AND status NOT IN ${HIDDEN} ORDER BY seq`,
@@ -749,10 +863,11 @@ function all<T>(statement: StatementSync, ...params: SQLInputValue[]): T[] {
   return statement.all(...params) as unknown as T[];
 }
 
-function storedItem(row: ItemRow, batchCancelled: boolean): StoredItem {
+/** `endedEarly`: the batch was cancelled or failed, so an item still pending reads as cancelled. */
+function storedItem(row: ItemRow, endedEarly: boolean): StoredItem {
   let outcome: ItemOutcome | undefined;
   if (row.outcome !== null) outcome = JSON.parse(row.outcome) as ItemOutcome;
-  else if (batchCancelled) outcome = CANCELLED_OUTCOME;
+  else if (row.status === 'cancelled' || endedEarly) outcome = CANCELLED_OUTCOME;
   return {
     index: row.idx,
     id: row.own_id === null ? String(row.idx) : (JSON.parse(row.own_id) as string | number),
