@@ -9,6 +9,7 @@ import { createApp } from '../src/app.factory.js';
 import { loadConfig } from '../src/config/load-config.js';
 import { bearer } from './helpers/callers.js';
 import { waitFor } from './helpers/service-process.js';
+import { withDataDir } from './helpers/data-dir.js';
 
 // A file of its own: the log lines are read from the app's destination, and pino's root logger
 // is made once per module registry (per test file).
@@ -30,12 +31,14 @@ describe('callers: API_KEYS_FILE rotated while the service runs', () => {
     dir = mkdtempSync(join(tmpdir(), 'cxo-keys-'));
     file = join(dir, 'api-keys');
     writeFileSync(file, `# callers\nalpha:${old}\n`);
-    const config = loadConfig({
-      CXONE_SIMULATOR: 'true',
-      CXONE_API_URL: 'http://127.0.0.1:9',
-      API_KEYS_FILE: file,
-      LOG_LEVEL: 'info',
-    });
+    const config = loadConfig(
+      withDataDir({
+        CXONE_SIMULATOR: 'true',
+        CXONE_API_URL: 'http://127.0.0.1:9',
+        API_KEYS_FILE: file,
+        LOG_LEVEL: 'info',
+      }),
+    );
     const logDestination = new Writable({
       write(chunk: Buffer, _encoding, done) {
         lines.push(chunk.toString());

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { runCli } from './helpers/cli.js';
 import { freePort, waitFor } from './helpers/service-process.js';
+import { temporaryDataDir } from './helpers/data-dir.js';
 
 // `npm run demo` (node dist/demo/main.js): what it prints works as printed.
 
@@ -16,8 +17,14 @@ afterAll(async () => {
 describe('the demo', () => {
   it('prints the console URL and cxo commands that run against it', async () => {
     const port = await freePort();
+    const dataDir = temporaryDataDir();
     demo = spawn(process.execPath, ['dist/demo/main.js'], {
-      env: { PATH: process.env.PATH ?? '', PORT: String(port), LOG_LEVEL: 'warn' },
+      env: {
+        PATH: process.env.PATH ?? '',
+        PORT: String(port),
+        LOG_LEVEL: 'warn',
+        DATA_DIR: dataDir,
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';
@@ -27,6 +34,7 @@ describe('the demo', () => {
 
     const base = `http://localhost:${port}`;
     expect(output).toContain(`Web console:      ${base}/console`);
+    expect(output).toContain(`Batches kept in:  ${dataDir}`);
     const submit = new RegExp(
       `CXO_URL=${base} npx cxo submit (\\S+\\.csv) --action demo-flaky --workers 8 --timeout-ms 2000 --wait`,
     ).exec(output);

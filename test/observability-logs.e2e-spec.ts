@@ -8,6 +8,7 @@ import { loadConfig } from '../src/config/load-config.js';
 import { type SimulatorHandle, startSimulator } from '../src/simulator/simulator.server.js';
 import { apiFor, payloads } from './helpers/api.js';
 import { TEST_API_KEY } from './helpers/test-app.js';
+import { withDataDir } from './helpers/data-dir.js';
 
 // Every line the service writes during a run with auth failures (token endpoint refusing,
 // CXone answering 401, callers with wrong keys), captured through LoggingModule's destination.
@@ -25,17 +26,19 @@ const lines: string[] = [];
 
 beforeAll(async () => {
   sim = await startSimulator({ port: 0, clientSecret: CLIENT_SECRET });
-  const config = loadConfig({
-    CXONE_SIMULATOR: 'true',
-    CXONE_API_URL: sim.url,
-    CXONE_CLIENT_SECRET: CLIENT_SECRET,
-    // The helpers poll with TEST_API_KEY; this test's own key is API_KEY.
-    API_KEYS: `${TEST_API_KEY},${API_KEY}`,
-    CALLBACK_SECRET,
-    // Read by an OTLP exporter (none here): its values must never show in a line either.
-    OTEL_EXPORTER_OTLP_HEADERS: `x-api-key=${COLLECTOR_KEY}`,
-    LOG_LEVEL: 'debug',
-  });
+  const config = loadConfig(
+    withDataDir({
+      CXONE_SIMULATOR: 'true',
+      CXONE_API_URL: sim.url,
+      CXONE_CLIENT_SECRET: CLIENT_SECRET,
+      // The helpers poll with TEST_API_KEY; this test's own key is API_KEY.
+      API_KEYS: `${TEST_API_KEY},${API_KEY}`,
+      CALLBACK_SECRET,
+      // Read by an OTLP exporter (none here): its values must never show in a line either.
+      OTEL_EXPORTER_OTLP_HEADERS: `x-api-key=${COLLECTOR_KEY}`,
+      LOG_LEVEL: 'debug',
+    }),
+  );
   app = await createApp(config, {
     bufferLogs: true,
     logDestination: { write: (line) => lines.push(line) },

@@ -13,6 +13,7 @@ import { type SimulatorHandle, startSimulator } from '../src/simulator/simulator
 import { apiFor, payloads } from './helpers/api.js';
 import { deleteKeys, describeWithRedis, SHARED_REDIS_URL, uniquePrefix } from './helpers/redis.js';
 import { TEST_API_KEY } from './helpers/test-app.js';
+import { withDataDir } from './helpers/data-dir.js';
 
 // One trace from the caller's request to every CXone attempt, checked with an in-memory
 // exporter and against the traceparent headers the simulator received.
@@ -35,13 +36,15 @@ interface Traced {
 
 async function startTraced(env: Record<string, string> = {}): Promise<Traced> {
   const exporter = new InMemorySpanExporter();
-  const config = loadConfig({
-    CXONE_SIMULATOR: 'true',
-    CXONE_API_URL: sim.url,
-    API_KEYS: TEST_API_KEY,
-    LOG_LEVEL: 'silent',
-    ...env,
-  });
+  const config = loadConfig(
+    withDataDir({
+      CXONE_SIMULATOR: 'true',
+      CXONE_API_URL: sim.url,
+      API_KEYS: TEST_API_KEY,
+      LOG_LEVEL: 'silent',
+      ...env,
+    }),
+  );
   const app = await createApp(config, {
     logger: false,
     spanProcessors: [new SimpleSpanProcessor({ exporter })],
