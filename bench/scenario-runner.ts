@@ -407,6 +407,10 @@ export function serviceEnv(
     ...baseEnv(),
     // Named, never defaulted: without REDIS_URL the service's default store is sqlite.
     STORE: scenario.store,
+    // The bench is one caller (anonymous) polling hard and submitting up to a million items:
+    // the per-caller limits would measure themselves, not the orchestrator.
+    CALLER_RATE_LIMIT: '1000000',
+    CALLER_MAX_QUEUED_ITEMS: '100000000',
     ...(dataDir ? { DATA_DIR: dataDir } : {}),
     PORT: String(port),
     CXONE_SIMULATOR: 'true',
