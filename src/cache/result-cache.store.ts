@@ -35,7 +35,7 @@ const ENTRY_OVERHEAD_BYTES = 256;
 /** A parsed answer takes more room in the heap than its JSON text (objects, hidden classes). */
 const PARSED_PER_TEXT_BYTE = 2;
 /** CACHE_MAX_BYTES when a test hands in a config without it. */
-const DEFAULT_MAX_BYTES = 32 * 1024 * 1024;
+const DEFAULT_MAX_BYTES = 16 * 1024 * 1024;
 
 /**
  * The estimated heap cost of an in-process entry: Keyv's `{value: {data, bytes}, expires}`,

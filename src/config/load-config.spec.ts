@@ -45,7 +45,7 @@ describe('loadConfig', () => {
   it('bounds results and the cache in bytes', () => {
     const config = loadConfig(base);
     expect(config.batch.maxResultBytes).toBe(1048576);
-    expect(config.cache.maxBytes).toBe(32 * 1024 * 1024);
+    expect(config.cache.maxBytes).toBe(16 * 1024 * 1024);
     expect(loadConfig({ ...base, MAX_RESULT_BYTES: '4096' }).batch.maxResultBytes).toBe(4096);
     expect(problemOf({ ...base, MAX_RESULT_BYTES: '10' })).toMatch(
       /^Invalid configuration: MAX_RESULT_BYTES/,

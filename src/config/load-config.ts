@@ -364,7 +364,7 @@ export function loadConfig(
     cache: {
       staleTtlSeconds: dto.STALE_TTL_SECONDS ?? 86400,
       maxEntries: dto.CACHE_MAX_ENTRIES ?? 100000,
-      maxBytes: dto.CACHE_MAX_BYTES ?? 32 * 1024 * 1024,
+      maxBytes: dto.CACHE_MAX_BYTES ?? 16 * 1024 * 1024,
     },
     store: storeOf(dto),
     dataDir: resolve(dto.DATA_DIR ?? './data'),

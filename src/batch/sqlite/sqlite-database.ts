@@ -14,8 +14,11 @@ const APPLICATION_ID = 0x43584f31;
 const LOCK_WAIT_MS = 1000;
 /** The WAL file is cut back to this after a checkpoint, so a burst of intake leaves no huge file. */
 const WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024;
-/** Page cache of the one connection (negative: KiB), enough for the pages every poll touches. */
-const CACHE_SIZE_KIB = 16 * 1024;
+/**
+ * Page cache of the one connection: the pages every poll and outcome write touches (batch rows,
+ * index pages) stay; the rest is read again from the operating system's cache.
+ */
+const CACHE_SIZE_KIB = 4 * 1024;
 
 /** SQLite primary result codes the store tells apart (`errcode & 0xff`). */
 export const SQLITE_BUSY = 5;
