@@ -2,12 +2,15 @@ import { Logger } from '@nestjs/common';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { InMemoryBatchStore } from '../src/batch/memory/in-memory-batch.store.js';
 import { RedisBatchStore } from '../src/batch/redis/redis-batch.store.js';
+import { SqliteBatchStore } from '../src/batch/sqlite/sqlite-batch.store.js';
+import { SqliteDatabase } from '../src/batch/sqlite/sqlite-database.js';
 import { loadConfig } from '../src/config/load-config.js';
 import { RedisConnection } from '../src/redis/redis.connection.js';
 import {
   describeBatchStoreContract,
   type OpenBatchStore,
 } from './contracts/batch-store.contract.js';
+import { temporaryDataDir } from './helpers/data-dir.js';
 import {
   deleteKeys,
   describeWithRedis,
@@ -36,6 +39,24 @@ const openInMemory: OpenBatchStore = async () => {
   };
 };
 
+/** A database file of its own per store, in a fresh temporary directory. */
+const openSqlite: OpenBatchStore = async () => {
+  const config = loadConfig({
+    CXONE_SIMULATOR: 'true',
+    CXONE_API_URL: 'http://127.0.0.1:9',
+    AUTH_DISABLED: 'true',
+  });
+  const store = new SqliteBatchStore(SqliteDatabase.open(temporaryDataDir()), config);
+  return {
+    store,
+    passRetention: () => store.sweep(Date.now() + config.batch.retentionSeconds * 1000),
+    close: async () => {
+      store.onModuleDestroy();
+      store.onApplicationShutdown();
+    },
+  };
+};
+
 /** Retention of one second: keys expire in Redis itself, so the contract waits it out once. */
 const REDIS_RETENTION_SECONDS = 1;
 
@@ -61,6 +82,7 @@ const describeRedis = await describeWithRedis();
 
 const implementations: { name: string; open: OpenBatchStore; describe?: jest.Describe }[] = [
   { name: 'InMemoryBatchStore', open: openInMemory },
+  { name: 'SqliteBatchStore', open: openSqlite },
   { name: 'RedisBatchStore', open: openRedis, describe: describeRedis },
 ];
 

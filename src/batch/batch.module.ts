@@ -2,6 +2,7 @@ import { Module, type DynamicModule, type Provider } from '@nestjs/common';
 import type { AppConfig } from '../config/app-config.js';
 import { CxoneClient } from '../cxone/cxone.client.js';
 import { CxoneModule } from '../cxone/cxone.module.js';
+import { RedisDurabilityCheck } from '../redis/redis-durability.check.js';
 import { RedisModule } from '../redis/redis.module.js';
 import { ActionExecutor } from './core/action-executor.js';
 import { BatchController } from './api/batch.controller.js';
@@ -16,20 +17,38 @@ import { InMemoryBatchQueue } from './memory/in-memory-batch.queue.js';
 import { InMemoryBatchStore } from './memory/in-memory-batch.store.js';
 import { RedisBatchQueue } from './redis/redis-batch.queue.js';
 import { RedisBatchStore } from './redis/redis-batch.store.js';
+import { SqliteBatchQueue } from './sqlite/sqlite-batch.queue.js';
+import { SqliteBatchStore } from './sqlite/sqlite-batch.store.js';
+import { SqliteDatabase } from './sqlite/sqlite-database.js';
 
-/** Store and queue bindings by configuration: in memory by default, Redis and BullMQ with REDIS_URL. */
+/**
+ * Store and queue bindings by STORE: SQLite in DATA_DIR by default, Redis and BullMQ with
+ * REDIS_URL, or memory.
+ */
 function storageProviders(config: AppConfig): Provider[] {
-  if (config.redis.url) {
-    return [
-      RedisBatchStore,
-      { provide: BatchStore, useExisting: RedisBatchStore },
-      { provide: BatchQueue, useClass: RedisBatchQueue },
-    ];
+  switch (config.store) {
+    case 'redis':
+      return [
+        RedisBatchStore,
+        { provide: BatchStore, useExisting: RedisBatchStore },
+        { provide: BatchQueue, useClass: RedisBatchQueue },
+        RedisDurabilityCheck,
+      ];
+    case 'sqlite':
+      return [
+        // Opened here, while the module tree is built and before Nest starts: a directory that
+        // cannot be used stops the start with one line (StartupError), not a logged stack.
+        { provide: SqliteDatabase, useValue: SqliteDatabase.open(config.dataDir) },
+        SqliteBatchStore,
+        { provide: BatchStore, useExisting: SqliteBatchStore },
+        { provide: BatchQueue, useClass: SqliteBatchQueue },
+      ];
+    case 'memory':
+      return [
+        { provide: BatchStore, useClass: InMemoryBatchStore },
+        { provide: BatchQueue, useClass: InMemoryBatchQueue },
+      ];
   }
-  return [
-    { provide: BatchStore, useClass: InMemoryBatchStore },
-    { provide: BatchQueue, useClass: InMemoryBatchQueue },
-  ];
 }
 
 @Module({})

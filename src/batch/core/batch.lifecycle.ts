@@ -1,18 +1,16 @@
-import {
-  Injectable,
-  Logger,
-  type BeforeApplicationShutdown,
-  type OnModuleInit,
-} from '@nestjs/common';
+import { Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import { AppConfig } from '../../config/app-config.js';
 import { ReadinessService } from '../../health/readiness.service.js';
 import { BatchQueue } from './batch.queue.js';
 import { BatchStore } from './batch.store.js';
 import { CallbackService } from './callback.service.js';
 
-/** Registers the store's readiness check; on shutdown, turns unready and lets running work finish. */
+/**
+ * Registers the store's readiness check; on shutdown, turns unready and lets running work finish
+ * (per mode: see each BatchQueue's close).
+ */
 @Injectable()
-export class BatchLifecycle implements OnModuleInit, BeforeApplicationShutdown {
+export class BatchLifecycle implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger(BatchLifecycle.name);
 
   constructor(
@@ -27,12 +25,14 @@ export class BatchLifecycle implements OnModuleInit, BeforeApplicationShutdown {
     this.readiness.register('store', () => this.store.ping());
   }
 
-  async beforeApplicationShutdown(signal?: string): Promise<void> {
+  /**
+   * The first shutdown hook (Nest destroys this module before the ones it imports, so the CXone
+   * client is still open while calls finish): readiness turns 503 at once, while the HTTP server
+   * still answers status polls.
+   */
+  async onModuleDestroy(): Promise<void> {
     this.readiness.startDraining();
-    if (signal)
-      this.logger.log(
-        `Received ${signal}: draining for up to ${this.config.shutdownGraceSeconds} s`,
-      );
+    this.logger.log(`Shutting down: draining for up to ${this.config.shutdownGraceSeconds} s`);
     await this.queue.close(this.config.shutdownGraceSeconds * 1000);
     await this.callbacks.drain();
   }
