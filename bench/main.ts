@@ -2,7 +2,7 @@
  * `npm run bench`: starts the simulator and the service as separate processes, drives them
  * through their public HTTP APIs on 127.0.0.1 only, and reports CONTRACT section 6's figures.
  *
- *   node dist/bench/main.js [--scenarios a,b,b-otel-off,c,redis-a1,redis-a2] [--quick]
+ *   node dist/bench/main.js [--scenarios a,b,…,tenant-1,tenant-2,tenant-cap-2] [--quick]
  *                           [--repeat N] [--chunk-size N] [--out FILE]
  *
  * Exits 0 whatever the figures (a missed target is a measurement); 1 only when the harness
@@ -28,6 +28,7 @@ import {
   type ScenarioResult,
 } from './scenario-runner.js';
 import { DEFAULT_CHUNK_SIZE, SCENARIO_IDS, scenarios, type ScenarioId } from './scenarios.js';
+import { runTenantScenario } from './tenant-scenario.js';
 
 const POLL_INTERVAL_MS = 75;
 const POLL_PAGE_SIZE = 50;
@@ -172,7 +173,11 @@ async function runAll(options: Options, build: BuildSnapshot): Promise<number> {
     let result: ScenarioResult;
     try {
       const runs: ScenarioResult[] = [];
-      for (let run = 0; run < options.repeat; run++) runs.push(await runScenario(scenario, ctx));
+      for (let run = 0; run < options.repeat; run++) {
+        runs.push(
+          await (scenario.tenant ? runTenantScenario(scenario, ctx) : runScenario(scenario, ctx)),
+        );
+      }
       result = combineRuns(runs);
     } catch (error) {
       result = emptyResult(scenario);

@@ -16,6 +16,7 @@ import {
 } from './proc-stats.js';
 import { RedisProbe } from './redis-probe.js';
 import type { RunFigures } from './repeat.js';
+import type { TenantFigures } from './tenant-scenario.js';
 import { idealSeconds, type Scenario } from './scenarios.js';
 import { percentile, round } from './stats.js';
 
@@ -121,6 +122,8 @@ export interface ScenarioResult {
   redis_keys?: number;
   /** With --repeat: each run's own figures (the ones above are their medians). */
   runs?: RunFigures[];
+  /** Tenant scenarios: each run's figures, adaptation on (the scenario's) and off beside it. */
+  tenant?: TenantFigures;
   notes: string[];
 }
 
@@ -352,7 +355,7 @@ export async function runScenario(scenario: Scenario, ctx: RunContext): Promise<
   }
 }
 
-function baseEnv(): Record<string, string> {
+export function baseEnv(): Record<string, string> {
   // Exactly the variables named here: a developer's own REDIS_URL or API_KEYS must not leak in.
   return {
     PATH: process.env.PATH ?? '/usr/bin:/bin',
@@ -361,7 +364,7 @@ function baseEnv(): Record<string, string> {
   };
 }
 
-function serviceEnv(
+export function serviceEnv(
   scenario: Scenario,
   simUrl: string,
   port: number,
@@ -396,7 +399,7 @@ function serviceEnv(
   return env;
 }
 
-async function connectRedis(): Promise<RedisProbe> {
+export async function connectRedis(): Promise<RedisProbe> {
   let probe: RedisProbe;
   try {
     probe = await RedisProbe.connect(REDIS_HOST, REDIS_PORT);
@@ -421,7 +424,7 @@ async function connectRedis(): Promise<RedisProbe> {
  * A failure names any process that died meanwhile, with its last lines. In Redis mode a failure
  * says the mode is not working yet: the scenario is skipped, not failed.
  */
-function explainFailure(
+export function explainFailure(
   scenario: Scenario,
   processes: readonly ManagedProcess[],
   error: unknown,
@@ -437,7 +440,7 @@ function explainFailure(
   return Object.assign(explained, { explained: true });
 }
 
-async function failOrSkip<T>(
+export async function failOrSkip<T>(
   scenario: Scenario,
   processes: readonly ManagedProcess[],
   what: string,
@@ -452,7 +455,7 @@ async function failOrSkip<T>(
   }
 }
 
-async function waitReady(service: ManagedProcess, url: string): Promise<void> {
+export async function waitReady(service: ManagedProcess, url: string): Promise<void> {
   const deadline = Date.now() + READY_TIMEOUT_MS;
   let last = 'no answer';
   while (Date.now() < deadline) {

@@ -1,4 +1,13 @@
-export type ScenarioId = 'a' | 'b' | 'b-otel-off' | 'c' | 'redis-a1' | 'redis-a2';
+export type ScenarioId =
+  | 'a'
+  | 'b'
+  | 'b-otel-off'
+  | 'c'
+  | 'redis-a1'
+  | 'redis-a2'
+  | 'tenant-1'
+  | 'tenant-2'
+  | 'tenant-cap-2';
 
 export const SCENARIO_IDS: readonly ScenarioId[] = [
   'a',
@@ -7,7 +16,22 @@ export const SCENARIO_IDS: readonly ScenarioId[] = [
   'c',
   'redis-a1',
   'redis-a2',
+  'tenant-1',
+  'tenant-2',
+  'tenant-cap-2',
 ];
+
+/** A tenant with a capacity (CONTRACT section 7): several batches asking more than it takes. */
+export interface TenantSpec {
+  /** Batches submitted at once; `items` and `max_workers` are each one's × this. */
+  batches: number;
+  /** The simulator action's `max_in_flight`: its capacity is this ÷ latency. */
+  maxInFlight: number;
+  /** CXONE_TENANT_MAX_CONCURRENCY of the service, if set. */
+  tenantMaxConcurrency?: number;
+  /** ADAPTIVE_CONCURRENCY of each run: the first is the scenario's figure, the others shown beside. */
+  adaptive: readonly boolean[];
+}
 
 export interface Scenario {
   id: ScenarioId;
@@ -27,6 +51,7 @@ export interface Scenario {
    * same simulator: a CPU reference in `b`, an efficiency reference in `a`.
    */
   bareReference: boolean;
+  tenant?: TenantSpec;
 }
 
 export const DEFAULT_CHUNK_SIZE = 100;
@@ -48,6 +73,11 @@ export function scenarios(quick: boolean, chunkSize = DEFAULT_CHUNK_SIZE): Scena
     bareReference: false,
   } as const;
   const b = { ...a, items: scale(20_000), maxWorkers: 64, latencyMs: 0 } as const;
+  const tenant = {
+    ...a,
+    items: scale(10_000),
+    tenant: { batches: 2, maxInFlight: 20, adaptive: [true, false] },
+  } as const;
   return [
     {
       ...a,
@@ -87,10 +117,36 @@ export function scenarios(quick: boolean, chunkSize = DEFAULT_CHUNK_SIZE): Scena
       replicas: 2,
       description: 'scenario a on the Redis store, two replicas',
     },
+    {
+      ...tenant,
+      id: 'tenant-1',
+      description: 'a tenant taking 20 calls at once, 2 batches asking 100 each: one process',
+    },
+    {
+      ...tenant,
+      id: 'tenant-2',
+      redis: true,
+      replicas: 2,
+      description: 'the same tenant, 2 replicas on Redis (one batch each)',
+    },
+    {
+      ...tenant,
+      id: 'tenant-cap-2',
+      redis: true,
+      replicas: 2,
+      tenant: { ...tenant.tenant, tenantMaxConcurrency: 20, adaptive: [false] },
+      description: 'the same on 2 replicas with CXONE_TENANT_MAX_CONCURRENCY=20, adaptation off',
+    },
   ];
 }
 
-/** Little's law: with L calls in flight, each taking W, N items need N × W ÷ L. */
+/**
+ * Little's law: with L calls in flight, each taking W, N items need N × W ÷ L. With a tenant
+ * capacity, L is the capacity (`max_in_flight`), not what the batches ask.
+ */
 export function idealSeconds(scenario: Scenario): number {
-  return (scenario.items * scenario.latencyMs) / scenario.maxWorkers / 1000;
+  const inFlight = scenario.tenant
+    ? Math.min(scenario.tenant.maxInFlight, scenario.maxWorkers * scenario.tenant.batches)
+    : scenario.maxWorkers;
+  return (scenario.items * scenario.latencyMs) / inFlight / 1000;
 }

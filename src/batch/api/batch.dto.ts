@@ -160,6 +160,24 @@ export class LatencyDto {
   @ApiProperty({ example: 240 }) max: number;
 }
 
+export class LimitsDto {
+  @ApiProperty({ example: 100 }) max_workers: number;
+  @ApiProperty({
+    example: 18,
+    description:
+      "What the batch may use now: max_workers within its share of the action's adaptive concurrency limit and CXONE_TENANT_MAX_CONCURRENCY.",
+  })
+  effective_workers: number;
+  @ApiProperty({
+    nullable: true,
+    type: String,
+    example: null,
+    description:
+      "Until when new calls of the batch's action wait (CXone answered 429 with Retry-After).",
+  })
+  paused_until: string | null;
+}
+
 export class PaginationDto {
   @ApiProperty({ example: 0 }) offset: number;
   @ApiProperty({ example: 50 }) limit: number;
@@ -213,6 +231,7 @@ export class BatchStatusDto {
   @ApiProperty({ example: 0.98, minimum: 0, maximum: 1 }) progress: number;
   @ApiProperty({ type: SummaryDto }) summary: SummaryDto;
   @ApiProperty({ type: LatencyDto }) latency_ms: LatencyDto;
+  @ApiProperty({ type: LimitsDto }) limits: LimitsDto;
   @ApiProperty({ type: [ItemDto] }) items: ItemDto[];
   @ApiProperty({ type: PaginationDto }) pagination: PaginationDto;
 }

@@ -38,7 +38,7 @@ function itemBody({ index, id, outcome }: StoredItem): ItemDto {
 }
 
 export function statusBody(view: BatchView) {
-  const { meta, summary, latency, page, offset, limit } = view;
+  const { meta, summary, latency, limits, page, offset, limit } = view;
   const done = summary.total - summary.pending;
   return {
     batch_id: meta.batchId,
@@ -51,6 +51,11 @@ export function statusBody(view: BatchView) {
     progress: summary.total === 0 ? 1 : Math.round((done / summary.total) * 10000) / 10000,
     summary,
     latency_ms: latency,
+    limits: {
+      max_workers: limits.maxWorkers,
+      effective_workers: limits.effectiveWorkers,
+      paused_until: limits.pausedUntil,
+    },
     items: page.items.map(itemBody),
     pagination: { offset, limit, total: page.total },
   };

@@ -12,6 +12,9 @@ import type { BatchMeta, ItemOutcome } from './batch.types.js';
 import { CallbackService } from './callback.service.js';
 import { ConcurrencyGate } from './concurrency-gate.js';
 import { failureOutcome, successOutcome } from './item-outcome.js';
+import { TenantBudget } from '../../tenant/tenant-budget.js';
+import type { AttemptAdmission } from '../../cxone/cxone.types.js';
+import { DomainError } from '../../lib/domain-error.js';
 
 interface WorkItem {
   index: number;
@@ -23,6 +26,11 @@ interface RunState {
   cancelled: boolean;
   /** Aborted when this replica hands the batch back to the queue (shutdown, lost job lock). */
   signal?: AbortSignal;
+  /**
+   * Aborted once the run stops scheduling (cancel, hand-back): attempts waiting for a turn or in
+   * a retry's backoff give up (their items stay pending); calls in flight finish.
+   */
+  waits: AbortController;
 }
 
 /** The run stopped because its signal aborted: calls in flight finished, the batch is not finished. */
@@ -39,8 +47,9 @@ const STORE_RETRY_BUDGET_MS = 10 * 60_000;
 
 /**
  * Runs one batch to its end: loads it chunk by chunk, keeps at most `max_workers` items in flight
- * (each through the process-wide concurrency gate), records every outcome, then finishes the batch
- * and sends the callback. Items already recorded (a run resumed on another replica) are skipped.
+ * (each attempt of each item takes its turn at the process-wide concurrency gate), records every
+ * outcome, then finishes the batch and sends the callback. Items already recorded (a run resumed
+ * on another replica) are skipped.
  */
 @Injectable()
 export class BatchRunner {
@@ -52,6 +61,7 @@ export class BatchRunner {
     private readonly store: BatchStore,
     private readonly executor: ActionExecutor,
     private readonly gate: ConcurrencyGate,
+    private readonly budget: TenantBudget,
     private readonly callbacks: CallbackService,
     @Optional() private readonly telemetry: BatchTelemetry = noopBatchTelemetry,
   ) {}
@@ -59,7 +69,7 @@ export class BatchRunner {
   /** Stops scheduling new items of a batch this process runs; calls in flight finish. */
   stop(batchId: string): void {
     const state = this.running.get(batchId);
-    if (state) state.cancelled = true;
+    if (state) cancel(state);
   }
 
   isRunning(batchId: string): boolean {
@@ -88,7 +98,13 @@ export class BatchRunner {
   private async runOnce(batchId: string, signal?: AbortSignal): Promise<void> {
     const meta = await this.withStoreRetry(() => this.store.getMeta(batchId));
     if (!meta || meta.finishedAt !== null) return;
-    const state: RunState = { cancelled: meta.status === 'cancelled', signal };
+    const state: RunState = {
+      cancelled: meta.status === 'cancelled',
+      signal,
+      waits: new AbortController(),
+    };
+    const handBack = (): void => state.waits.abort();
+    signal?.addEventListener('abort', handBack, { once: true });
     this.running.set(batchId, state);
     const run = this.telemetry.openRun(meta);
     try {
@@ -103,6 +119,7 @@ export class BatchRunner {
       if (signal?.aborted) throw new BatchRunInterrupted(batchId);
       await this.finish(batchId, run);
     } finally {
+      signal?.removeEventListener('abort', handBack);
       run.close();
       this.running.delete(batchId);
     }
@@ -127,7 +144,7 @@ export class BatchRunner {
           this.store.getMeta(batchId),
         ]),
       );
-      if (!current || current.status === 'cancelled') state.cancelled = true;
+      if (!current || current.status === 'cancelled') cancel(state);
       const chunk = run.chunk(start, end);
       if (head > 0) {
         queue.splice(0, head);
@@ -166,18 +183,29 @@ export class BatchRunner {
       }
     };
 
+    const admission = this.gate.admission(batchId, meta.actionId, state.waits.signal);
     const worker = async (): Promise<void> => {
       for (;;) {
         const item = await take();
         if (!item || stopped()) return;
-        await this.gate.run(() => (stopped() ? Promise.resolve() : this.runItem(meta, item)));
+        await this.runItem(meta, item, admission, stopped);
       }
     };
 
-    await Promise.all(Array.from({ length: Math.min(maxWorkers, total) }, worker));
+    const demand = await this.budget.register(meta.actionId, batchId, maxWorkers);
+    try {
+      await Promise.all(Array.from({ length: Math.min(maxWorkers, total) }, worker));
+    } finally {
+      demand.close();
+    }
   }
 
-  private async runItem(meta: BatchMeta, item: WorkItem): Promise<void> {
+  private async runItem(
+    meta: BatchMeta,
+    item: WorkItem,
+    admission: AttemptAdmission,
+    stopped: () => boolean,
+  ): Promise<void> {
     let outcome: ItemOutcome;
     try {
       const result = await this.executor.execute(meta.actionId, item.payload, {
@@ -186,9 +214,13 @@ export class BatchRunner {
         requestId: `${meta.batchId}-${item.index}`,
         timeoutMs: meta.options.timeoutMs,
         cacheTtlSeconds: meta.options.cacheTtlSeconds,
+        admission,
       });
       outcome = successOutcome(result);
     } catch (error) {
+      // Stopped while waiting for a turn or a retry: no call is in flight, the item stays pending
+      // (cancelled by the cancel, or run again where the batch resumes).
+      if (stopped() && error instanceof DomainError && error.code === 'CANCELLED') return;
       outcome = failureOutcome(error);
       if (outcome.errorCode === 'INTERNAL') {
         this.logger.error(
@@ -231,4 +263,10 @@ export class BatchRunner {
       }
     }
   }
+}
+
+/** Stops scheduling the run's items and ends their waits. */
+function cancel(state: RunState): void {
+  state.cancelled = true;
+  state.waits.abort();
 }
