@@ -75,6 +75,7 @@ export class ConcurrencyGate implements OnApplicationShutdown {
     private readonly budget: TenantBudget,
   ) {
     this.max = config.cxone.maxConcurrency;
+    // Tenant budget: it says when an action it held back may go again.
     this.unsubscribe = budget.onChange(() => this.dispatch());
   }
 
@@ -100,6 +101,7 @@ export class ConcurrencyGate implements OnApplicationShutdown {
   /** Called by a permit, once: frees the turn and hands it on. */
   released(budgetPermit: TenantPermit, result: AttemptResult): void {
     this.active--;
+    // Tenant budget: frees the cluster slot and learns from CXone's answer (pause, limit).
     budgetPermit.release(result);
     this.dispatch();
   }
@@ -152,6 +154,8 @@ export class ConcurrencyGate implements OnApplicationShutdown {
           if (lane === undefined) break;
           const waiter = this.take(lane);
           this.active++;
+          // Tenant budget: asked once the next waiter is picked; answers at once in one process,
+          // after a Redis round trip when a cluster-wide bound applies.
           const permit = this.budget.tryAcquire(lane.actionId);
           if (permit instanceof Promise) {
             this.pending.set(lane.actionId, (this.pending.get(lane.actionId) ?? 0) + 1);
@@ -176,6 +180,7 @@ export class ConcurrencyGate implements OnApplicationShutdown {
   /** The first lane in turn order whose action the tenant budget lets try now. */
   private nextLane(refused: ReadonlySet<string>): Lane | undefined {
     for (const lane of this.ready) {
+      // Tenant budget: an action paused, full or already being asked for is passed over.
       if (refused.has(lane.actionId)) continue;
       if ((this.pending.get(lane.actionId) ?? 0) >= MAX_PENDING_PER_ACTION) continue;
       if (this.budget.mayTry(lane.actionId)) return lane;
