@@ -28,6 +28,9 @@ const REDIS_RETRY_MS = 250;
 const REFRESH_MS = 1000;
 const WARN_EVERY_MS = 60_000;
 
+/** A slot freed elsewhere is worth this many tries at most (the replicas that heard race for it). */
+const MAX_TRIES_PER_FREED = 4;
+
 type AdmitReply = [number, string, string, number, number, number];
 type StateReply = [number, number, number, string];
 
@@ -38,6 +41,49 @@ interface TenantScripts {
   tenantLimits(...args: (string | number)[]): Promise<(string | number)[]>;
 }
 
+/**
+ * "Full" as Redis last said (the action's limit, or the cluster bound, all in use), and how many
+ * tries the slots other replicas freed since then are worth: one each, so that a freed slot does
+ * not set every waiting call of every replica asking. A "full" answered to a question asked
+ * before the latest free is stale and ignored: that free may be the room the next call needs.
+ */
+class Fullness {
+  private full = false;
+  private tries = 0;
+  private frees = 0;
+
+  /** Taken when asking Redis; given back with its answer. */
+  get mark(): number {
+    return this.frees;
+  }
+
+  get blocked(): boolean {
+    return this.full && this.tries === 0;
+  }
+
+  refused(mark: number): void {
+    if (mark !== this.frees) return;
+    this.full = true;
+    this.tries = 0;
+  }
+
+  freed(): void {
+    this.frees++;
+    if (this.full) this.tries = Math.min(this.tries + 1, MAX_TRIES_PER_FREED);
+  }
+
+  take(): void {
+    if (this.full && this.tries > 0) this.tries--;
+  }
+
+  /** Worth trying freely again: a slot of this replica's freed, a new limit, the recheck. */
+  clear(): void {
+    this.frees++;
+    this.full = false;
+    this.tries = 0;
+  }
+}
+
 /** What this replica knows of one action: the shared state as last heard, and its own calls. */
 class ActionView {
   limit: number | null = null;
@@ -46,7 +92,7 @@ class ActionView {
   version = 0;
   pausedUntil = 0;
   /** Told the limit is all in use: wait for a slot to free. */
-  full = false;
+  readonly fullness = new Fullness();
   /** This replica's attempts in flight. */
   inFlight = 0;
   readonly leases = new Set<string>();
@@ -100,7 +146,7 @@ export class RedisTenantBudget extends TenantBudget implements OnModuleInit, OnA
   private subscriber: Redis | undefined;
   private maintenance: NodeJS.Timeout | undefined;
   private recheck: NodeJS.Timeout | undefined;
-  private tenantFull = false;
+  private readonly tenantFullness = new Fullness();
   private rateUntil = 0;
   private unavailableUntil = 0;
   private leaseSeq = 0;
@@ -156,7 +202,7 @@ export class RedisTenantBudget extends TenantBudget implements OnModuleInit, OnA
 
   mayTry(actionId: string): boolean {
     const now = Date.now();
-    if (this.unavailableUntil > now || this.tenantFull) return false;
+    if (this.unavailableUntil > now || this.tenantFullness.blocked) return false;
     if (this.rateUntil > now) return false;
     if (this.rate !== undefined) {
       // This replica's own share of the window, checked before asking Redis for the cluster's.
@@ -172,7 +218,7 @@ export class RedisTenantBudget extends TenantBudget implements OnModuleInit, OnA
       this.wake.at(view.pausedUntil);
       return false;
     }
-    return !view.full;
+    return !view.fullness.blocked;
   }
 
   tryAcquire(actionId: string): TenantPermit | undefined | Promise<TenantPermit | undefined> {
@@ -186,6 +232,9 @@ export class RedisTenantBudget extends TenantBudget implements OnModuleInit, OnA
         atLimit: false,
       });
     }
+    this.tenantFullness.take();
+    view.fullness.take();
+    const marks = { tenant: this.tenantFullness.mark, action: view.fullness.mark };
     const now = Date.now();
     const lease = `${this.leasePrefix}${++this.leaseSeq}`;
     return this.redis
@@ -204,7 +253,7 @@ export class RedisTenantBudget extends TenantBudget implements OnModuleInit, OnA
         this.leaseMs,
       )
       .then(
-        (reply) => this.admitted(view, lease, now, reply),
+        (reply) => this.admitted(view, lease, now, marks, reply),
         (error: unknown) => {
           this.failed(error);
           return undefined;
@@ -220,8 +269,8 @@ export class RedisTenantBudget extends TenantBudget implements OnModuleInit, OnA
       view.leases.delete(lease);
       this.tenantLeases.delete(lease);
       // A slot of this replica's is free: worth asking again (the gate dispatches next).
-      view.full = false;
-      this.tenantFull = false;
+      view.fullness.clear();
+      this.tenantFullness.clear();
     }
     const pauseUntil =
       result.retryAfterMs !== undefined && result.retryAfterMs > 0 ? now + result.retryAfterMs : 0;
@@ -355,6 +404,7 @@ export class RedisTenantBudget extends TenantBudget implements OnModuleInit, OnA
     view: ActionView,
     lease: string,
     now: number,
+    marks: { tenant: number; action: number },
     reply: AdmitReply,
   ): TenantPermit | undefined {
     const [granted, reason, value, limit, epoch, version] = reply;
@@ -378,8 +428,8 @@ export class RedisTenantBudget extends TenantBudget implements OnModuleInit, OnA
       this.rateUntil = Number(value);
       this.wake.at(this.rateUntil);
     } else {
-      if (reason === 'tenant') this.tenantFull = true;
-      else view.full = true;
+      if (reason === 'tenant') this.tenantFullness.refused(marks.tenant);
+      else view.fullness.refused(marks.action);
       this.recheckSoon();
     }
     return undefined;
@@ -420,7 +470,7 @@ export class RedisTenantBudget extends TenantBudget implements OnModuleInit, OnA
     view.limit = next;
     view.epoch = epoch;
     view.version = version;
-    if (changed) view.full = false;
+    if (changed) view.fullness.clear();
     return changed;
   }
 
@@ -428,11 +478,11 @@ export class RedisTenantBudget extends TenantBudget implements OnModuleInit, OnA
   private heard(message: string): void {
     const [kind, actionId, ...rest] = message.split('\t');
     if (kind === 'freed') {
-      if (actionId === '') this.tenantFull = false;
+      if (actionId === '') this.tenantFullness.freed();
       else {
         const view = this.views.get(actionId);
         if (view === undefined) return;
-        view.full = false;
+        view.fullness.freed();
       }
       this.emit();
       return;
@@ -451,8 +501,8 @@ export class RedisTenantBudget extends TenantBudget implements OnModuleInit, OnA
     if (this.recheck !== undefined) return;
     this.recheck = setTimeout(() => {
       this.recheck = undefined;
-      this.tenantFull = false;
-      for (const view of this.views.values()) view.full = false;
+      this.tenantFullness.clear();
+      for (const view of this.views.values()) view.fullness.clear();
       this.emit();
     }, FULL_RECHECK_MS);
     this.recheck.unref();
