@@ -148,11 +148,12 @@ export class ConcurrencyGate implements OnApplicationShutdown {
     try {
       do {
         this.dispatchAgain = false;
-        const refused = new Set<string>();
+        let refused: Set<string> | undefined;
         while (this.active < this.max) {
-          const lane = this.nextLane(refused);
-          if (lane === undefined) break;
-          const waiter = this.take(lane);
+          const at = this.nextLane(refused);
+          if (at < 0) break;
+          const lane = this.ready[at];
+          const waiter = this.take(lane, at);
           this.active++;
           // Tenant budget: asked once the next waiter is picked; answers at once in one process,
           // after a Redis round trip when a cluster-wide bound applies.
@@ -167,7 +168,7 @@ export class ConcurrencyGate implements OnApplicationShutdown {
               this.dispatch();
             });
           } else {
-            if (permit === undefined) refused.add(lane.actionId);
+            if (permit === undefined) (refused ??= new Set()).add(lane.actionId);
             this.settle(waiter, permit);
           }
         }
@@ -177,21 +178,21 @@ export class ConcurrencyGate implements OnApplicationShutdown {
     }
   }
 
-  /** The first lane in turn order whose action the tenant budget lets try now. */
-  private nextLane(refused: ReadonlySet<string>): Lane | undefined {
-    for (const lane of this.ready) {
+  /** Where in `ready` the first lane is whose action the tenant budget lets try now; -1: none. */
+  private nextLane(refused: ReadonlySet<string> | undefined): number {
+    for (let at = 0; at < this.ready.length; at++) {
+      const { actionId } = this.ready[at];
       // Tenant budget: an action paused, full or already being asked for is passed over.
-      if (refused.has(lane.actionId)) continue;
-      if ((this.pending.get(lane.actionId) ?? 0) >= MAX_PENDING_PER_ACTION) continue;
-      if (this.budget.mayTry(lane.actionId)) return lane;
+      if (refused?.has(actionId)) continue;
+      if ((this.pending.get(actionId) ?? 0) >= MAX_PENDING_PER_ACTION) continue;
+      if (this.budget.mayTry(actionId)) return at;
     }
-    return undefined;
+    return -1;
   }
 
-  /** The lane's oldest waiter; the lane goes to the back of the turn order. */
-  private take(lane: Lane): Waiter {
+  /** The oldest waiter of the lane at `at` in `ready`; the lane goes to the back of the turn order. */
+  private take(lane: Lane, at: number): Waiter {
     const waiter = lane.waiters.shift()!;
-    const at = this.ready.indexOf(lane);
     this.ready.splice(at, 1);
     if (lane.waiters.length > 0) this.ready.push(lane);
     else this.lanes.delete(lane.batchId);
