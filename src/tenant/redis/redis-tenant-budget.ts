@@ -43,9 +43,10 @@ interface TenantScripts {
 
 /**
  * "Full" as Redis last said (the action's limit, or the cluster bound, all in use), and how many
- * tries the slots other replicas freed since then are worth: one each, so that a freed slot does
- * not set every waiting call of every replica asking. A "full" answered to a question asked
- * before the latest free is stale and ignored: that free may be the room the next call needs.
+ * tries the slots freed since then are worth: one each (one of this replica's own, or one another
+ * replica announced), so that a freed slot does not set every waiting call asking Redis. A "full"
+ * answered to a question asked before the latest free is stale and ignored: that free may be the
+ * room the next call needs.
  */
 class Fullness {
   private full = false;
@@ -76,7 +77,7 @@ class Fullness {
     if (this.full && this.tries > 0) this.tries--;
   }
 
-  /** Worth trying freely again: a slot of this replica's freed, a new limit, the recheck. */
+  /** Worth trying freely again: room left after a grant, a new limit, the recheck. */
   clear(): void {
     this.frees++;
     this.full = false;
@@ -268,9 +269,9 @@ export class RedisTenantBudget extends TenantBudget implements OnModuleInit, OnA
     if (lease !== null) {
       view.leases.delete(lease);
       this.tenantLeases.delete(lease);
-      // A slot of this replica's is free: worth asking again (the gate dispatches next).
-      view.fullness.clear();
-      this.tenantFullness.clear();
+      // A slot of this replica's is free: worth one more try (the gate dispatches next).
+      view.fullness.freed();
+      this.tenantFullness.freed();
     }
     const pauseUntil =
       result.retryAfterMs !== undefined && result.retryAfterMs > 0 ? now + result.retryAfterMs : 0;
@@ -416,6 +417,7 @@ export class RedisTenantBudget extends TenantBudget implements OnModuleInit, OnA
       if (this.tenantMaxConcurrency !== undefined) this.tenantLeases.add(lease);
       const held = Number(value);
       const limited = this.adaptive && limit >= 0;
+      if (limited && held < limit) view.fullness.clear();
       return new RedisPermit(this, view, lease, {
         epoch,
         inFlight: limited ? held : view.inFlight,
