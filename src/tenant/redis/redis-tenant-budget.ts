@@ -2,6 +2,7 @@ import { Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/c
 import type { Redis } from 'ioredis';
 import { randomBytes } from 'node:crypto';
 import type { AppConfig } from '../../config/app-config.js';
+import { settlesWithin } from '../../lib/settles-within.js';
 import { notReady, type RedisConnection } from '../../redis/redis.connection.js';
 import { RoundTrip, type SentUnder } from '../aimd-limit.js';
 import { StartRateWindow } from '../start-rate-window.js';
@@ -27,6 +28,7 @@ const REDIS_RETRY_MS = 250;
 /** How often the limits of the actions this replica runs are read again (healing lost messages). */
 const REFRESH_MS = 1000;
 const WARN_EVERY_MS = 60_000;
+const CLOSE_TIMEOUT_MS = 1000;
 
 /** A slot freed elsewhere is worth this many tries at most (the replicas that heard race for it). */
 const MAX_TRIES_PER_FREED = 4;
@@ -194,11 +196,10 @@ export class RedisTenantBudget extends TenantBudget implements OnModuleInit, OnA
     if (this.maintenance !== undefined) clearInterval(this.maintenance);
     if (this.recheck !== undefined) clearTimeout(this.recheck);
     this.wake.stop();
-    try {
-      await this.subscriber?.quit();
-    } catch {
-      this.subscriber?.disconnect();
-    }
+    // QUIT waits for a connection: with Redis away it would wait for ever.
+    if (this.subscriber !== undefined)
+      await settlesWithin(this.subscriber.quit(), CLOSE_TIMEOUT_MS);
+    this.subscriber?.disconnect();
   }
 
   mayTry(actionId: string): boolean {
