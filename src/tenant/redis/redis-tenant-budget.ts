@@ -35,11 +35,12 @@ const MAX_TRIES_PER_FREED = 4;
 
 type AdmitReply = [number, string, string, number, number, number];
 type StateReply = [number, number, number, string];
+type AskReply = [number, number, number, string, number];
 
 interface TenantScripts {
   tenantAdmit(...args: (string | number)[]): Promise<AdmitReply>;
   tenantRelease(...args: (string | number)[]): Promise<StateReply>;
-  tenantAsk(...args: (string | number)[]): Promise<StateReply>;
+  tenantAsk(...args: (string | number)[]): Promise<AskReply>;
   tenantLimits(...args: (string | number)[]): Promise<(string | number)[]>;
 }
 
@@ -102,6 +103,21 @@ class ActionView {
   readonly roundTrip = new RoundTrip();
   /** This replica's running batches of the action: batch id → max_workers. */
   readonly asks = new Map<string, number>();
+  /** What every replica's batches of the action ask, as last read (0: not read yet). */
+  clusterAsked = 0;
+  /**
+   * Leases of calls that just succeeded, kept for this replica's next call of the action in the
+   * same turn of the event loop (see `released`); given back to Redis if none takes them.
+   */
+  readonly spare: { lease: string; sent: SentUnder }[] = [];
+
+  /** This replica's fair part of the action's limit: the limit in proportion to what it asks. */
+  share(limit: number): number {
+    let asked = 0;
+    for (const ask of this.asks.values()) asked += ask;
+    const cluster = Math.max(this.clusterAsked, asked);
+    return cluster === 0 ? limit : Math.ceil((limit * asked) / cluster);
+  }
 
   constructor(readonly actionId: string) {}
 }
@@ -153,6 +169,7 @@ export class RedisTenantBudget extends TenantBudget implements OnModuleInit, OnA
   private rateUntil = 0;
   private unavailableUntil = 0;
   private leaseSeq = 0;
+  private sparesQueued = false;
   private lastWarningAt = 0;
 
   constructor(
@@ -220,12 +237,17 @@ export class RedisTenantBudget extends TenantBudget implements OnModuleInit, OnA
       this.wake.at(view.pausedUntil);
       return false;
     }
-    return !view.fullness.blocked;
+    return view.spare.length > 0 || !view.fullness.blocked;
   }
 
   tryAcquire(actionId: string): TenantPermit | undefined | Promise<TenantPermit | undefined> {
     if (!this.mayTry(actionId)) return undefined;
     const view = this.view(actionId);
+    const spare = view.spare.pop();
+    if (spare !== undefined) {
+      view.inFlight++;
+      return new RedisPermit(this, view, spare.lease, { ...spare.sent, epoch: view.epoch });
+    }
     if (!this.bounded(view)) {
       view.inFlight++;
       return new RedisPermit(this, view, null, {
@@ -267,13 +289,6 @@ export class RedisTenantBudget extends TenantBudget implements OnModuleInit, OnA
   released(view: ActionView, lease: string | null, sent: SentUnder, result: AttemptResult): void {
     view.inFlight--;
     const now = Date.now();
-    if (lease !== null) {
-      view.leases.delete(lease);
-      this.tenantLeases.delete(lease);
-      // A slot of this replica's is free: worth one more try (the gate dispatches next).
-      view.fullness.freed();
-      this.tenantFullness.freed();
-    }
     const pauseUntil =
       result.retryAfterMs !== undefined && result.retryAfterMs > 0 ? now + result.retryAfterMs : 0;
     // At once here; the other replicas hear it from Redis.
@@ -281,7 +296,64 @@ export class RedisTenantBudget extends TenantBudget implements OnModuleInit, OnA
     if (result.kind === 'success') view.roundTrip.observe(result.latencyMs);
     const adaptiveStep =
       this.adaptive && (result.kind === 'refused' || (result.kind === 'success' && sent.atLimit));
-    if (lease === null && pauseUntil === 0 && !adaptiveStep) return;
+    let freed = lease;
+    if (lease !== null && result.kind === 'success' && this.mayHandOver(view, sent, now)) {
+      view.spare.push({ lease, sent });
+      this.returnSpares();
+      freed = null;
+    } else if (lease !== null) {
+      view.leases.delete(lease);
+      this.tenantLeases.delete(lease);
+      // A slot of this replica's is free: worth one more try (the gate dispatches next).
+      view.fullness.freed();
+      this.tenantFullness.freed();
+    }
+    if (freed === null && pauseUntil === 0 && !adaptiveStep) return;
+    this.report(view, freed, result.kind, sent, pauseUntil, now);
+  }
+
+  /**
+   * A lease of a call that succeeded may go straight to this replica's next call of the same
+   * action (the gate dispatches right after a release), saving the round trip to Redis that would
+   * free it and take it again: the count of leases does not change, so no bound can be passed.
+   * Not when every start must be counted (CXONE_RATE_LIMIT_PER_SECOND), not across a cut of the
+   * limit (the count must come down to it), and not beyond this replica's part of the limit, so
+   * that a replica cannot keep the slots from the others.
+   */
+  private mayHandOver(view: ActionView, sent: SentUnder, now: number): boolean {
+    if (this.rate !== undefined || view.pausedUntil > now) return false;
+    if (!this.adaptive || view.limit === null || sent.epoch !== view.epoch) return false;
+    return view.inFlight < view.share(view.limit);
+  }
+
+  /** Leases no call took in this turn of the event loop go back to Redis. */
+  private returnSpares(): void {
+    if (this.sparesQueued) return;
+    this.sparesQueued = true;
+    queueMicrotask(() => {
+      this.sparesQueued = false;
+      const now = Date.now();
+      for (const view of this.views.values()) {
+        for (const { lease, sent } of view.spare.splice(0)) {
+          view.leases.delete(lease);
+          this.tenantLeases.delete(lease);
+          view.fullness.freed();
+          this.tenantFullness.freed();
+          // Its outcome was reported already: this only frees the lease.
+          this.report(view, lease, 'other', sent, 0, now);
+        }
+      }
+    });
+  }
+
+  private report(
+    view: ActionView,
+    lease: string | null,
+    kind: AttemptResult['kind'],
+    sent: SentUnder,
+    pauseUntil: number,
+    now: number,
+  ): void {
     const { actionId } = view;
     this.redis
       .tenantRelease(
@@ -293,7 +365,7 @@ export class RedisTenantBudget extends TenantBudget implements OnModuleInit, OnA
         this.actionsKey(),
         now,
         lease ?? '',
-        result.kind,
+        kind,
         sent.epoch,
         sent.inFlight,
         sent.atLimit ? '1' : '0',
@@ -451,8 +523,10 @@ export class RedisTenantBudget extends TenantBudget implements OnModuleInit, OnA
         Date.now() + this.leaseMs,
         this.leaseMs,
         actionId,
+        Date.now(),
       );
-      this.learn(view, state);
+      view.clusterAsked = Number(state[4]);
+      if (this.learn(view, [state[0], state[1], state[2], state[3]])) this.emit();
     } catch (error) {
       this.failed(error);
     }
@@ -514,48 +588,33 @@ export class RedisTenantBudget extends TenantBudget implements OnModuleInit, OnA
   /** Keeps this replica's leases and asks alive, and reads the limits of its actions again. */
   private async maintain(): Promise<void> {
     const expiry = Date.now() + this.leaseMs;
-    const pipeline = this.redis.pipeline();
-    const reads: { view: ActionView; at: number }[] = [];
+    const renewals: Promise<unknown>[] = [];
     if (this.tenantLeases.size > 0) {
-      pipeline.zadd(this.leasesKey(), 'XX', ...scored(expiry, this.tenantLeases));
-      pipeline.pexpire(this.leasesKey(), this.leaseMs);
+      renewals.push(
+        this.redis
+          .multi()
+          .zadd(this.leasesKey(), 'XX', ...scored(expiry, this.tenantLeases))
+          .pexpire(this.leasesKey(), this.leaseMs)
+          .exec(),
+      );
     }
     for (const view of this.views.values()) {
       const { actionId } = view;
       if (view.leases.size > 0) {
-        pipeline.zadd(this.actionLeasesKey(actionId), 'XX', ...scored(expiry, view.leases));
-        pipeline.pexpire(this.actionLeasesKey(actionId), this.leaseMs);
+        renewals.push(
+          this.redis
+            .multi()
+            .zadd(this.actionLeasesKey(actionId), 'XX', ...scored(expiry, view.leases))
+            .pexpire(this.actionLeasesKey(actionId), this.leaseMs)
+            .exec(),
+        );
       }
-      if (view.asks.size === 0) continue;
-      pipeline.zadd(this.asksKey(actionId), ...scored(expiry, view.asks.keys()));
-      pipeline.hset(this.workersKey(actionId), Object.fromEntries(view.asks));
-      pipeline.pexpire(this.asksKey(actionId), this.leaseMs);
-      pipeline.pexpire(this.workersKey(actionId), this.leaseMs);
-      pipeline.hmget(this.stateKey(actionId), 'limit', 'epoch', 'version', 'pausedUntil');
-      reads.push({ view, at: pipeline.length - 1 });
+      // Each ask renewed reads the action's limit and what every replica asks.
+      for (const [batchId, workers] of view.asks) renewals.push(this.ask(view, batchId, workers));
     }
-    if (pipeline.length === 0) return;
-    let results: [Error | null, unknown][];
-    try {
-      results = (await pipeline.exec()) ?? [];
-    } catch (error) {
-      this.failed(error);
-      return;
-    }
-    let changed = false;
-    for (const { view, at } of reads) {
-      const [error, fields] = results[at] ?? [];
-      if (error || !Array.isArray(fields)) continue;
-      const [limit, epoch, version, pausedUntil] = fields as (string | null)[];
-      const state: StateReply = [
-        limit === null ? -1 : Number(limit),
-        Number(epoch ?? 0),
-        Number(version ?? 0),
-        pausedUntil ?? '0',
-      ];
-      if (this.learn(view, state)) changed = true;
-    }
-    if (changed) this.emit();
+    const results = await Promise.allSettled(renewals);
+    const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failure) this.failed(failure.reason);
   }
 
   private view(actionId: string): ActionView {

@@ -169,17 +169,19 @@ return {limit or -1, epoch, version, tostring(paused)}
 
 /**
  * KEYS: 1 action state, 2 action asks, 3 action workers, 4 actions.
- * ARGV: 1 batch id, 2 max_workers, 3 expiry of the ask, 4 key ttl ms, 5 action id.
- * Records (or renews) a running batch's ask. Returns {limit (-1: none), epoch, version, pausedUntil}.
+ * ARGV: 1 batch id, 2 max_workers, 3 expiry of the ask, 4 key ttl ms, 5 action id, 6 now.
+ * Records (or renews) a running batch's ask. Returns {limit (-1: none), epoch, version,
+ * pausedUntil, what every running batch of the action asks}.
  */
-export const ASK_4 = `
+export const ASK_4 = `${ASKED}
 redis.call('HSET', KEYS[3], ARGV[1], ARGV[2])
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
 redis.call('PEXPIRE', KEYS[2], ARGV[4])
 redis.call('PEXPIRE', KEYS[3], ARGV[4])
 redis.call('SADD', KEYS[4], ARGV[5])
+local total = asked(KEYS[2], KEYS[3], tonumber(ARGV[6]))
 local s = redis.call('HMGET', KEYS[1], 'limit', 'epoch', 'version', 'pausedUntil')
-return {tonumber(s[1] or '-1'), tonumber(s[2] or '0'), tonumber(s[3] or '0'), s[4] or '0'}
+return {tonumber(s[1] or '-1'), tonumber(s[2] or '0'), tonumber(s[3] or '0'), s[4] or '0', total}
 `;
 
 /**
