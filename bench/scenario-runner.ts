@@ -31,10 +31,9 @@ const FOREIGN_CPU_WARN_PCT = 10;
 const BARE_FIRST_ID = 10_000_000;
 
 /**
- * The simulator's objects live for one call (50 ms in `a`), yet with V8's default young
- * generation (up to 32 MB here) each scavenge found 5–7 MB still alive and paused it for 10–40 ms,
- * releasing a clump of late answers (answer time p999 76 ms for 50 ms calls, measured with
- * diagnostics channels). A 2 MB young generation keeps every pause under 3 ms (p999 55 ms), as in
+ * The simulator's objects live for one call, yet with V8's default young generation each
+ * scavenge still found megabytes alive and paused it long enough to release a clump of late
+ * answers to whichever client was measured. A 2 MB young generation keeps the pauses short, as in
  * `npm run sim`.
  */
 export const SIMULATOR_NODE_ARGS: readonly string[] = ['--max-semi-space-size=2'];
@@ -120,6 +119,11 @@ export interface ScenarioResult {
   redis_cpu_us_per_item?: number | null;
   /** Keys the service had written under the run's prefix (all deleted afterwards). */
   redis_keys?: number;
+  /** Scenario `failover`: from the SIGKILL of the replica running the batch to its first call on the other. */
+  failover_s?: number | null;
+  /** Scenario `failover`: calls the simulators received before the kill, and calls made twice. */
+  calls_before_kill?: number;
+  repeated_calls?: number;
   /** With --repeat: each run's own figures (the ones above are their medians). */
   runs?: RunFigures[];
   /** Tenant scenarios: each run's figures, adaptation on (the scenario's) and off beside it. */
@@ -196,13 +200,7 @@ export async function runScenario(scenario: Scenario, ctx: RunContext): Promise<
     const sim = startNode('simulator', ctx.simulatorScript, {
       core: ctx.cores?.simulator,
       nodeArgs: SIMULATOR_NODE_ARGS,
-      env: {
-        ...baseEnv(),
-        SIM_HOST: '127.0.0.1',
-        SIM_PORT: '0',
-        SIM_SEED: '42',
-        SIM_PROFILES: JSON.stringify({ '*': { latency_ms: scenario.latencyMs, jitter_ms: 0 } }),
-      },
+      env: simulatorEnv(scenario),
     });
     processes.push(sim);
     const simUrl = (await sim.waitForLine(/listening on (http:\/\/127\.0\.0\.1:\d+)/, 15_000))[1];
@@ -361,6 +359,16 @@ export function baseEnv(): Record<string, string> {
     PATH: process.env.PATH ?? '/usr/bin:/bin',
     HOME: process.env.HOME ?? '/tmp',
     NODE_ENV: 'production',
+  };
+}
+
+export function simulatorEnv(scenario: Scenario): Record<string, string> {
+  return {
+    ...baseEnv(),
+    SIM_HOST: '127.0.0.1',
+    SIM_PORT: '0',
+    SIM_SEED: '42',
+    SIM_PROFILES: JSON.stringify({ '*': { latency_ms: scenario.latencyMs, jitter_ms: 0 } }),
   };
 }
 

@@ -5,6 +5,7 @@ export type ScenarioId =
   | 'c'
   | 'redis-a1'
   | 'redis-a2'
+  | 'failover'
   | 'tenant-1'
   | 'tenant-2'
   | 'tenant-cap-2';
@@ -16,6 +17,7 @@ export const SCENARIO_IDS: readonly ScenarioId[] = [
   'c',
   'redis-a1',
   'redis-a2',
+  'failover',
   'tenant-1',
   'tenant-2',
   'tenant-cap-2',
@@ -51,13 +53,15 @@ export interface Scenario {
    * same simulator: a CPU reference in `b`, an efficiency reference in `a`.
    */
   bareReference: boolean;
+  /** Kill the replica running the batch (SIGKILL) and time the fail-over (bench/failover.ts). */
+  killOwner: boolean;
   tenant?: TenantSpec;
 }
 
 export const DEFAULT_CHUNK_SIZE = 100;
 
 /**
- * CONTRACT section 6 and the issues' targets; `quick` scales item counts down 10× for a smoke
+ * The scenarios and targets of bench/README.md; `quick` scales item counts down 10× for a smoke
  * run; `chunkSize` replaces every scenario's chunk_size (to see what it does to the figures).
  */
 export function scenarios(quick: boolean, chunkSize = DEFAULT_CHUNK_SIZE): Scenario[] {
@@ -71,6 +75,7 @@ export function scenarios(quick: boolean, chunkSize = DEFAULT_CHUNK_SIZE): Scena
     redis: false,
     observability: 'on',
     bareReference: false,
+    killOwner: false,
   } as const;
   const b = { ...a, items: scale(20_000), maxWorkers: 64, latencyMs: 0 } as const;
   const tenant = {
@@ -116,6 +121,16 @@ export function scenarios(quick: boolean, chunkSize = DEFAULT_CHUNK_SIZE): Scena
       redis: true,
       replicas: 2,
       description: 'scenario a on the Redis store, two replicas',
+    },
+    {
+      ...a,
+      id: 'failover',
+      redis: true,
+      replicas: 2,
+      observability: 'off',
+      killOwner: true,
+      description:
+        'Redis, two replicas: the one running the batch is SIGKILLed; time to its first call on the other',
     },
     {
       ...tenant,

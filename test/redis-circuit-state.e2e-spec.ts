@@ -1,12 +1,16 @@
 import { Logger } from '@nestjs/common';
+import { Redis } from 'ioredis';
 import {
   CLOSED_VIEW_MS,
   RedisCircuitStateStore,
 } from '../src/circuit-breaker/redis/redis-circuit-state.store.js';
 import { RedisConnection } from '../src/redis/redis.connection.js';
-import { describeWithRedis, redisTestSpace } from './helpers/redis.js';
+import { describeWithRedis, redisTestSpace, SHARED_REDIS_URL } from './helpers/redis.js';
 
-// Breaker state in Redis, seen by two "replicas" (two connections): one circuit, one probe.
+// What only the Redis circuit state has: one breaker per action shared by replicas (two
+// connections here: one circuit, one probe), the closed view each replica trusts for
+// CLOSED_VIEW_MS, the state's TTL and index. The behaviour every CircuitStateStore shares is in
+// test/contracts/circuit-state-store.contract.ts (run by test/circuit-state-store.contract.e2e-spec.ts).
 
 const describeRedis = await describeWithRedis();
 
@@ -18,13 +22,17 @@ describeRedis('RedisCircuitStateStore (real Redis)', () => {
     (connection) => new RedisCircuitStateStore(connection, config),
   );
 
+  let redis: Redis;
+
   beforeAll(async () => {
     Logger.overrideLogger(false);
+    redis = new Redis(SHARED_REDIS_URL);
     await Promise.all(connections.map((connection) => connection.onModuleInit()));
   });
   afterAll(async () => {
     await space.deleteKeys();
     await Promise.all(connections.map((connection) => connection.onApplicationShutdown()));
+    redis.disconnect();
   });
 
   it('opens for every replica at the threshold, then lets exactly one probe through', async () => {
@@ -106,7 +114,7 @@ describeRedis('RedisCircuitStateStore (real Redis)', () => {
     expect(await one.state('own-clean', now + 1)).toMatchObject({ consecutiveFailures: 0 });
   });
 
-  it('frees the probe lease at once when the probe ends without a verdict', async () => {
+  it('frees the probe lease for every replica at once when the probe ends without a verdict', async () => {
     const now = 2_000_000;
     expect(await one.recordFailure('rel', false, now, 1, 100)).toBe('closed');
     expect(await one.tryAcquire('rel', now + 100, 10_000)).toBe('probe');
@@ -115,32 +123,23 @@ describeRedis('RedisCircuitStateStore (real Redis)', () => {
     expect(await two.tryAcquire('rel', now + 102, 10_000)).toBe('probe');
   });
 
-  it('lists failing actions for metrics, and forgets a closed one', async () => {
+  it("shows every replica's failing actions in each snapshot; a state expires a day after its last change and leaves the index", async () => {
     const now = 3_000_000;
     await one.recordFailure('snap-a', false, now, 5, 1000);
     await one.recordFailure('snap-b', false, now, 1, 1000);
-    const snapshot = await two.snapshot(now + 1);
-    expect(
-      snapshot
-        .filter((s) => s.actionId.startsWith('snap-'))
-        .sort((x, y) => x.actionId.localeCompare(y.actionId)),
-    ).toEqual([
-      {
-        actionId: 'snap-a',
-        state: 'closed',
-        consecutiveFailures: 1,
-        openUntil: null,
-        probeInFlight: false,
-      },
-      {
-        actionId: 'snap-b',
-        state: 'open',
-        consecutiveFailures: 1,
-        openUntil: now + 1000,
-        probeInFlight: false,
-      },
-    ]);
-    expect(await one.recordSuccess('snap-a', false, now + 1)).toBeNull();
-    expect((await two.snapshot(now + 1)).map((s) => s.actionId)).not.toContain('snap-a');
+    const seen = (await two.snapshot(now + 1))
+      .map((s) => s.actionId)
+      .filter((id) => id.startsWith('snap-'));
+    expect(seen.sort()).toEqual(['snap-a', 'snap-b']);
+
+    const stateKey = `${space.prefix}circuit:{snap-a}`;
+    const ttl = await redis.pttl(stateKey);
+    expect(ttl).toBeGreaterThan(86_400_000 - 60_000);
+    expect(ttl).toBeLessThanOrEqual(86_400_000);
+    // As if its TTL had run out: the snapshot drops the action from the `circuits` index.
+    await redis.del(stateKey);
+    expect((await two.snapshot(now + 2)).map((s) => s.actionId)).not.toContain('snap-a');
+    expect(await redis.sismember(`${space.prefix}circuits`, 'snap-a')).toBe(0);
+    expect(await redis.sismember(`${space.prefix}circuits`, 'snap-b')).toBe(1);
   });
 });

@@ -38,7 +38,6 @@ export class CircuitBreaker {
     this.openMs = config.circuit.recoverySeconds * 1000;
   }
 
-  /** `probeLeaseMs`: how long the probe may take before another caller may probe instead. */
   /**
    * `probeLeaseMs`: how long the probe may take before another caller may probe instead.
    * If the store fails (Redis down), the breaker fails open: calls go through.
@@ -100,6 +99,27 @@ export class CircuitBreaker {
   /** Every action not closed-and-clean, for metrics. */
   snapshot(): Promise<CircuitStatus[]> {
     return this.store.snapshot(this.options.now());
+  }
+
+  /** Every action's breaker (called within the last day, failing, or forced), by action id. */
+  list(): Promise<CircuitStatus[]> {
+    return this.store.list(this.options.now());
+  }
+
+  /**
+   * An operator forces the action's circuit open on every replica (`true`: its calls are refused
+   * until further notice) or gives it back to the automatic breaker (`false`). `by` names who, for
+   * the log.
+   */
+  async setForced(actionId: string, forced: boolean, by: string): Promise<CircuitStatus> {
+    const status = await this.store.setForced(actionId, forced, this.options.now());
+    this.logger.warn(
+      { action_id: actionId, caller: by, forced },
+      forced
+        ? `circuit for action ${actionId} forced open by ${by}`
+        : `circuit for action ${actionId} set back to automatic by ${by}`,
+    );
+    return status;
   }
 
   /** Returns the function that unsubscribes. Listeners must not throw (errors are logged). */

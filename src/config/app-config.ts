@@ -1,16 +1,31 @@
-import type { LOG_LEVELS, OTLP_PROTOCOLS, TRACE_SAMPLERS } from './env.schema.js';
+import type { ApiKeyEntry } from './api-keys.js';
+import type {
+  CXONE_AREAS,
+  CXONE_GRANT_TYPES,
+  LOG_LEVELS,
+  OTLP_PROTOCOLS,
+  TRACE_SAMPLERS,
+} from './env.schema.js';
 
-export type GrantType = 'client_credentials' | 'password';
+export type GrantType = (typeof CXONE_GRANT_TYPES)[number];
 export type ClientAuth = 'body' | 'basic';
 
 export interface CxoneConfig {
   tenant?: string;
-  /** Resolved base URL of the API; undefined only when it comes from `issuer` discovery. */
+  /**
+   * Resolved base URL of the API; undefined when it comes from `issuer` discovery or, with
+   * `apiUrlFromToken`, from the token answer.
+   */
   apiUrl?: string;
   /** Resolved token URL; undefined only when it comes from `issuer` discovery. */
   tokenUrl?: string;
+  /** CXONE_AREA: picks the access-key grant's default token URL. */
+  area?: (typeof CXONE_AREAS)[number];
+  /** Access-key grant without CXONE_API_URL: the API base is the token answer's `resource_server_base_uri`. */
+  apiUrlFromToken: boolean;
   issuer?: string;
   executePath: string;
+  /** Empty with the access-key grant when no OAuth client is configured. */
   clientId: string;
   clientSecret: string;
   grantType: GrantType;
@@ -34,7 +49,20 @@ export class AppConfig {
   logLevel: (typeof LOG_LEVELS)[number];
   logPretty: boolean;
   shutdownGraceSeconds: number;
-  auth: { apiKeys: string[]; disabled: boolean };
+  auth: {
+    /** AUTH_DISABLED=true: no key is asked for, every request is the caller `anonymous`. */
+    disabled: boolean;
+    /** API_KEYS, as digests (no key is kept). */
+    keys: ApiKeyEntry[];
+    /** API_KEYS_FILE: its path and what it held at start (re-read while running). */
+    keysFile?: { path: string; entries: ApiKeyEntry[] };
+    /** ADMIN_CALLERS: see and act on every caller's batches. */
+    admins: string[];
+  };
+  /** Limits per caller (CALLER_RATE_LIMIT, CALLER_MAX_QUEUED_ITEMS). */
+  callers: { rateLimitPerSecond: number; maxQueuedItems: number };
+  /** DOCS_ENABLED=false: no /docs, no /docs-json. */
+  docsEnabled: boolean;
   cxone: CxoneConfig;
   /** Tenant protection (what CXone accepts from the whole cluster). */
   tenant: {
@@ -45,7 +73,12 @@ export class AppConfig {
     /** ADAPTIVE_CONCURRENCY: each action's concurrency follows what CXone accepts (AIMD). */
     adaptiveConcurrency: boolean;
   };
-  circuit: { failureThreshold: number; recoverySeconds: number };
+  circuit: {
+    failureThreshold: number;
+    recoverySeconds: number;
+    /** A timeout of a call given less than this is the caller's choice, not a failure of CXone. */
+    minTimeoutMs: number;
+  };
   cache: { staleTtlSeconds: number; maxEntries: number };
   batch: {
     maxItems: number;
@@ -57,7 +90,7 @@ export class AppConfig {
   redis: {
     url?: string;
     keyPrefix: string;
-    /** BullMQ job lock: a dead replica's batch is resumed elsewhere after about this long. */
+    /** BullMQ job lock: a killed replica's batch resumes elsewhere within 1.5 × this. */
     queueLockSeconds: number;
     /** Batches one replica runs at once. */
     queueConcurrency: number;
@@ -98,6 +131,11 @@ export class AppConfig {
      */
     headerValues: string[];
   };
-  /** METRICS_ENABLED=false: nothing is recorded and GET /metrics answers 404. */
-  metrics: { enabled: boolean };
+  /**
+   * METRICS_ENABLED=false: nothing is recorded and GET /metrics answers 404. `port`
+   * (METRICS_PORT): /metrics is served there only, not on the API port.
+   */
+  metrics: { enabled: boolean; port?: number };
+  /** CONSOLE_ENABLED=false: GET /console answers 404. */
+  console: { enabled: boolean };
 }

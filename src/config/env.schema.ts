@@ -25,6 +25,20 @@ const toBoolean = ({ value }: { value: unknown }): unknown => {
 
 const urlOptions = { require_tld: false, require_protocol: true, protocols: ['http', 'https'] };
 
+/** NICE CXone areas whose access-key token endpoint is `https://{area}.nice-incontact.com/…`. */
+export const CXONE_AREAS = ['na1', 'au1', 'eu1'] as const;
+export const CXONE_GRANT_TYPES = ['client_credentials', 'password', 'access_key'] as const;
+
+/** The access-key grant needs no OAuth client: NICE issues the token for the key alone. */
+const needsOAuthClient = (env: EnvDto): boolean =>
+  env.CXONE_SIMULATOR !== true && env.CXONE_GRANT_TYPE !== 'access_key';
+const needsAccessKey = (env: EnvDto): boolean =>
+  env.CXONE_SIMULATOR !== true &&
+  (env.CXONE_GRANT_TYPE === 'password' || env.CXONE_GRANT_TYPE === 'access_key');
+const accessKeyRequired = ({ object }: { object: object }): string =>
+  `is required when CXONE_GRANT_TYPE=${(object as EnvDto).CXONE_GRANT_TYPE}`;
+const clientRequired = 'is required (unless CXONE_SIMULATOR=true or CXONE_GRANT_TYPE=access_key)';
+
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 /** OTLP transports the trace exporter speaks; `http/protobuf` is the OpenTelemetry default. */
 export const OTLP_PROTOCOLS = ['http/protobuf', 'http/json', 'grpc'] as const;
@@ -65,26 +79,33 @@ export class EnvDto {
   CXONE_EXECUTE_PATH?: string;
   @IsOptional() @IsUrl(urlOptions) CXONE_ISSUER?: string;
 
-  @ValidateIf((env: EnvDto) => env.CXONE_SIMULATOR !== true)
-  @IsString({ message: 'is required (unless CXONE_SIMULATOR=true)' })
-  @MinLength(1, { message: 'is required (unless CXONE_SIMULATOR=true)' })
+  @ValidateIf(needsOAuthClient)
+  @IsString({ message: clientRequired })
+  @MinLength(1, { message: clientRequired })
   CXONE_CLIENT_ID?: string;
-  @ValidateIf((env: EnvDto) => env.CXONE_SIMULATOR !== true)
-  @IsString({ message: 'is required (unless CXONE_SIMULATOR=true)' })
-  @MinLength(1, { message: 'is required (unless CXONE_SIMULATOR=true)' })
+  @ValidateIf(needsOAuthClient)
+  @IsString({ message: clientRequired })
+  @MinLength(1, { message: clientRequired })
   CXONE_CLIENT_SECRET?: string;
 
-  @IsOptional() @IsIn(['client_credentials', 'password']) CXONE_GRANT_TYPE?:
-    'client_credentials' | 'password';
+  @IsOptional()
+  @IsIn(CXONE_GRANT_TYPES, { message: `must be one of ${CXONE_GRANT_TYPES.join(', ')}` })
+  CXONE_GRANT_TYPE?: (typeof CXONE_GRANT_TYPES)[number];
+  @IsOptional()
+  @Transform(({ value }: { value: unknown }) =>
+    typeof value === 'string' ? value.trim().toLowerCase() : value,
+  )
+  @IsIn(CXONE_AREAS, { message: `must be one of ${CXONE_AREAS.join(', ')}` })
+  CXONE_AREA?: (typeof CXONE_AREAS)[number];
   @IsOptional() @IsIn(['body', 'basic']) CXONE_CLIENT_AUTH?: 'body' | 'basic';
   @IsOptional() @IsString() CXONE_SCOPE?: string;
-  @ValidateIf((env: EnvDto) => env.CXONE_GRANT_TYPE === 'password' && env.CXONE_SIMULATOR !== true)
-  @IsString({ message: 'is required when CXONE_GRANT_TYPE=password' })
-  @MinLength(1, { message: 'is required when CXONE_GRANT_TYPE=password' })
+  @ValidateIf(needsAccessKey)
+  @IsString({ message: accessKeyRequired })
+  @MinLength(1, { message: accessKeyRequired })
   CXONE_ACCESS_KEY_ID?: string;
-  @ValidateIf((env: EnvDto) => env.CXONE_GRANT_TYPE === 'password' && env.CXONE_SIMULATOR !== true)
-  @IsString({ message: 'is required when CXONE_GRANT_TYPE=password' })
-  @MinLength(1, { message: 'is required when CXONE_GRANT_TYPE=password' })
+  @ValidateIf(needsAccessKey)
+  @IsString({ message: accessKeyRequired })
+  @MinLength(1, { message: accessKeyRequired })
   CXONE_ACCESS_KEY_SECRET?: string;
   @IsOptional() @Transform(toBoolean) @IsBoolean() CXONE_SIMULATOR?: boolean;
 
@@ -108,6 +129,7 @@ export class EnvDto {
   @IsOptional() @Type(() => Number) @IsInt() @Min(0) @Max(3600) TOKEN_REFRESH_SKEW_SECONDS?: number;
   @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(1000) CIRCUIT_FAILURE_THRESHOLD?: number;
   @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(86400) CIRCUIT_RECOVERY_SECONDS?: number;
+  @IsOptional() @Type(() => Number) @IsInt() @Min(0) @Max(120_000) CIRCUIT_MIN_TIMEOUT_MS?: number;
   @IsOptional() @Type(() => Number) @IsInt() @Min(0) @Max(2592000) STALE_TTL_SECONDS?: number;
   @IsOptional() @Type(() => Number) @IsInt() @Min(100) @Max(10000000) CACHE_MAX_ENTRIES?: number;
 
@@ -140,7 +162,16 @@ export class EnvDto {
   @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(1000) QUEUE_CONCURRENCY?: number;
 
   @IsOptional() @IsString() API_KEYS?: string;
+  @IsOptional() @IsString() @MinLength(1) API_KEYS_FILE?: string;
   @IsOptional() @Transform(toBoolean) @IsBoolean() AUTH_DISABLED?: boolean;
+  @IsOptional() @IsString() ADMIN_CALLERS?: string;
+  @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(1_000_000) CALLER_RATE_LIMIT?: number;
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(100_000_000)
+  CALLER_MAX_QUEUED_ITEMS?: number;
 
   @IsOptional()
   @IsString()
@@ -188,6 +219,9 @@ export class EnvDto {
   @Max(1_000_000)
   OTEL_BSP_MAX_EXPORT_BATCH_SIZE?: number;
   @IsOptional() @Transform(toBoolean) @IsBoolean() METRICS_ENABLED?: boolean;
+  @IsOptional() @Transform(toBoolean) @IsBoolean() CONSOLE_ENABLED?: boolean;
+  @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(65535) METRICS_PORT?: number;
+  @IsOptional() @Transform(toBoolean) @IsBoolean() DOCS_ENABLED?: boolean;
   @IsOptional() @IsIn(LOG_LEVELS) LOG_LEVEL?: (typeof LOG_LEVELS)[number];
   @IsOptional() @Transform(toBoolean) @IsBoolean() LOG_PRETTY?: boolean;
   @IsOptional() @Type(() => Number) @IsInt() @Min(0) @Max(600) SHUTDOWN_GRACE_SECONDS?: number;

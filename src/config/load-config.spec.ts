@@ -1,3 +1,7 @@
+import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ConfigError, loadConfig } from './load-config.js';
 
 const base = {
@@ -32,7 +36,11 @@ describe('loadConfig', () => {
     expect(config.cxone.maxRetries).toBe(3);
     expect(config.cxone.maxRetryAfterSeconds).toBe(60);
     expect(config.cxone.tokenRefreshSkewSeconds).toBe(60);
-    expect(config.circuit).toEqual({ failureThreshold: 5, recoverySeconds: 30 });
+    expect(config.circuit).toEqual({
+      failureThreshold: 5,
+      recoverySeconds: 30,
+      minTimeoutMs: 5000,
+    });
     expect(config.cache.staleTtlSeconds).toBe(86400);
     expect(config.batch).toMatchObject({
       maxItems: 100000,
@@ -40,11 +48,16 @@ describe('loadConfig', () => {
       retentionSeconds: 86400,
     });
     expect(config.batch.maxBodyBytes).toBe(50 * 1024 * 1024);
-    expect(config.auth.apiKeys).toEqual(['key-one', 'key-two']);
+    expect(config.auth.keys.map((entry) => entry.caller)).toEqual(['default', 'default']);
+    expect(JSON.stringify(config)).not.toContain('key-one');
+    expect(config.auth.admins).toEqual([]);
+    expect(config.callers).toEqual({ rateLimitPerSecond: 100, maxQueuedItems: 1_000_000 });
+    expect(config.docsEnabled).toBe(true);
+    expect(config.metrics.port).toBeUndefined();
     expect(config.redis).toEqual({
       url: undefined,
       keyPrefix: 'cxo:',
-      queueLockSeconds: 30,
+      queueLockSeconds: 10,
       queueConcurrency: 50,
       commandTimeoutMs: 10000,
     });
@@ -55,6 +68,7 @@ describe('loadConfig', () => {
     });
     expect(config.logLevel).toBe('info');
     expect(config.metrics.enabled).toBe(true);
+    expect(config.console.enabled).toBe(true);
     expect(config.otel).toEqual({
       sdkDisabled: false,
       serviceName: 'cxone-orchestrator',
@@ -164,6 +178,7 @@ describe('loadConfig', () => {
     ['OTEL_BSP_SCHEDULE_DELAY', '1.5', 'must be an integer'],
     ['OTEL_BSP_EXPORT_TIMEOUT', '-1', 'must not be less than 1'],
     ['METRICS_ENABLED', 'perhaps', 'must be a boolean'],
+    ['CONSOLE_ENABLED', 'perhaps', 'must be a boolean'],
     ['CALLBACK_SECRET', 'short', 'must be at least 16 characters'],
     ['CXONE_TENANT_MAX_CONCURRENCY', '0', 'must not be less than 1'],
     ['CXONE_TENANT_MAX_CONCURRENCY', '2.5', 'must be an integer'],
@@ -171,11 +186,20 @@ describe('loadConfig', () => {
     ['CXONE_RATE_LIMIT_PER_SECOND', '0', 'must not be less than 0.01'],
     ['CXONE_RATE_LIMIT_PER_SECOND', 'fast', 'must be a number'],
     ['ADAPTIVE_CONCURRENCY', 'sometimes', 'must be a boolean'],
+    ['ADMIN_CALLERS', 'ops,Not A Caller', 'must be caller names'],
   ])('names %s=%s as malformed', (variable, value, problem) => {
     const message = problemOf({ ...base, [variable]: value });
     expect(message).toContain(`Invalid configuration: ${variable} `);
     expect(message).toContain(problem);
     expect(message).not.toContain('\n');
+  });
+
+  it('reads ADMIN_CALLERS as a list of caller names (none by default)', () => {
+    expect(loadConfig(base).auth.admins).toEqual([]);
+    expect(loadConfig({ ...base, ADMIN_CALLERS: ' ops, team-a.admin ' }).auth.admins).toEqual([
+      'ops',
+      'team-a.admin',
+    ]);
   });
 
   it('never echoes a secret value in the message', () => {
@@ -258,5 +282,221 @@ describe('loadConfig', () => {
     const message = problemOf({ ...base, HTTP_PROXY: 'proxy.corp:3128 pass-word-9' });
     expect(message).toContain('HTTP_PROXY must be a URL');
     expect(message).not.toContain('pass-word-9');
+  });
+
+  describe('callers and their keys', () => {
+    let dir: string;
+    beforeEach(() => {
+      dir = mkdtempSync(join(tmpdir(), 'cxo-keys-'));
+    });
+    afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+    const keysFile = (text: string): string => {
+      const path = join(dir, 'keys');
+      writeFileSync(path, text);
+      return path;
+    };
+
+    it('reads callers from API_KEYS and API_KEYS_FILE, keeping digests only', () => {
+      const hashed = createHash('sha256').update('gamma-key-0123456789').digest('hex');
+      const path = keysFile(
+        `# team keys\n\nbeta:beta-key-0123456789\n  gamma:sha256:${hashed.toUpperCase()}\n`,
+      );
+      const config = loadConfig({
+        ...base,
+        API_KEYS: 'alpha:alpha-key-0123456789, bare-key-0123456789',
+        API_KEYS_FILE: path,
+        ADMIN_CALLERS: 'alpha, ops',
+      });
+      expect(config.auth.keys.map(({ caller, short }) => [caller, short])).toEqual([
+        ['alpha', false],
+        ['default', false],
+      ]);
+      expect(config.auth.keysFile?.path).toBe(path);
+      expect(config.auth.keysFile?.entries).toEqual([
+        {
+          caller: 'beta',
+          digest: createHash('sha256').update('beta-key-0123456789').digest('hex'),
+          short: false,
+        },
+        { caller: 'gamma', digest: hashed, short: false },
+      ]);
+      expect(config.auth.admins).toEqual(['alpha', 'ops']);
+      expect(JSON.stringify(config)).not.toMatch(/alpha-key|beta-key|bare-key/);
+    });
+
+    it('flags keys shorter than 16 characters and accepts one caller with two keys', () => {
+      const config = loadConfig({ ...base, API_KEYS: 'alpha:short, alpha:long-enough-key-0001' });
+      expect(config.auth.keys.map(({ caller, short }) => [caller, short])).toEqual([
+        ['alpha', true],
+        ['alpha', false],
+      ]);
+    });
+
+    it('accepts a key file alone, without API_KEYS', () => {
+      const env: Record<string, string> = {
+        ...base,
+        API_KEYS_FILE: keysFile('ops:ops-key-0123456789\n'),
+      };
+      delete env.API_KEYS;
+      expect(loadConfig(env).auth.keysFile?.entries).toHaveLength(1);
+    });
+
+    it('stops the start on a bad entry, naming where and never the key', () => {
+      const message = problemOf({
+        ...base,
+        API_KEYS: 'ok-key-0123456789, Bad Caller:secret-value-1',
+      });
+      expect(message).toMatch(
+        /^Invalid configuration: API_KEYS entry 2: the caller name must match/,
+      );
+      expect(message).not.toContain('secret-value-1');
+      const path = keysFile('alpha:alpha-key-0123456789\n# ok\nbeta:sha256:abc123-secret\n');
+      const fileMessage = problemOf({ ...base, API_KEYS_FILE: path });
+      expect(fileMessage).toBe(
+        `Invalid configuration: API_KEYS_FILE ${path} line 3: sha256: must be followed by 64 hexadecimal digits`,
+      );
+      expect(problemOf({ ...base, API_KEYS: 'alpha:' })).toContain('caller "alpha" has no key');
+    });
+
+    it('refuses one key given to two callers', () => {
+      const message = problemOf({
+        ...base,
+        API_KEYS: 'alpha:shared-key-0123456789,beta:shared-key-0123456789',
+      });
+      expect(message).toContain('the same key is given to callers "alpha" and "beta"');
+      expect(message).not.toContain('shared-key');
+    });
+
+    it('names a key file that cannot be read', () => {
+      expect(problemOf({ ...base, API_KEYS_FILE: join(dir, 'missing') })).toBe(
+        `Invalid configuration: API_KEYS_FILE cannot be read: ${join(dir, 'missing')} (ENOENT)`,
+      );
+    });
+
+    it('refuses to start with no key at all, unless AUTH_DISABLED=true', () => {
+      const env: Record<string, string> = { ...base, API_KEYS_FILE: keysFile('# nobody yet\n') };
+      delete env.API_KEYS;
+      expect(problemOf(env)).toMatch(/^Invalid configuration: API_KEYS is required/);
+      expect(loadConfig({ ...env, AUTH_DISABLED: 'true' }).auth.disabled).toBe(true);
+    });
+
+    it('checks ADMIN_CALLERS, the per-caller limits, METRICS_PORT and DOCS_ENABLED', () => {
+      expect(problemOf({ ...base, ADMIN_CALLERS: 'ops,Root' })).toContain(
+        'ADMIN_CALLERS must be caller names',
+      );
+      const config = loadConfig({
+        ...base,
+        CALLER_RATE_LIMIT: '7',
+        CALLER_MAX_QUEUED_ITEMS: '500',
+        CIRCUIT_MIN_TIMEOUT_MS: '0',
+        METRICS_PORT: '9464',
+        DOCS_ENABLED: 'false',
+      });
+      expect(config.callers).toEqual({ rateLimitPerSecond: 7, maxQueuedItems: 500 });
+      expect(config.circuit.minTimeoutMs).toBe(0);
+      expect(config.metrics.port).toBe(9464);
+      expect(config.docsEnabled).toBe(false);
+      expect(problemOf({ ...base, CALLER_RATE_LIMIT: '0' })).toContain('CALLER_RATE_LIMIT');
+      expect(problemOf({ ...base, PORT: '9464', METRICS_PORT: '9464' })).toContain(
+        'METRICS_PORT must differ from PORT',
+      );
+    });
+  });
+});
+
+describe('loadConfig with CXONE_GRANT_TYPE=access_key', () => {
+  const accessKey = {
+    CXONE_GRANT_TYPE: 'access_key',
+    CXONE_ACCESS_KEY_ID: 'AK-ID-1',
+    CXONE_ACCESS_KEY_SECRET: 'access-key-secret-value',
+    API_KEYS: 'key-one',
+  };
+
+  it('takes the token URL from CXONE_AREA and the API base from the token answer, with no OAuth client', () => {
+    const { cxone } = loadConfig({ ...accessKey, CXONE_AREA: 'EU1' });
+    expect(cxone).toMatchObject({
+      grantType: 'access_key',
+      area: 'eu1',
+      tokenUrl: 'https://eu1.nice-incontact.com/authentication/v1/token/access-key',
+      apiUrl: undefined,
+      apiUrlFromToken: true,
+      accessKeyId: 'AK-ID-1',
+      accessKeySecret: 'access-key-secret-value',
+      clientId: '',
+      clientSecret: '',
+    });
+  });
+
+  it.each(['na1', 'au1', 'eu1'])('knows the area %s', (area) => {
+    expect(loadConfig({ ...accessKey, CXONE_AREA: area }).cxone.tokenUrl).toBe(
+      `https://${area}.nice-incontact.com/authentication/v1/token/access-key`,
+    );
+  });
+
+  it('lets CXONE_TOKEN_URL replace the area default and CXONE_API_URL the token answer', () => {
+    const { cxone } = loadConfig({
+      ...accessKey,
+      CXONE_AREA: 'na1',
+      CXONE_TOKEN_URL: 'http://127.0.0.1:4010/authentication/v1/token/access-key',
+      CXONE_API_URL: 'http://127.0.0.1:4010/',
+    });
+    expect(cxone).toMatchObject({
+      tokenUrl: 'http://127.0.0.1:4010/authentication/v1/token/access-key',
+      apiUrl: 'http://127.0.0.1:4010',
+      apiUrlFromToken: false,
+    });
+  });
+
+  it('does not tie the other grants to the token answer', () => {
+    expect(loadConfig(base).cxone.apiUrlFromToken).toBe(false);
+    expect(
+      loadConfig({
+        ...base,
+        CXONE_GRANT_TYPE: 'password',
+        CXONE_ACCESS_KEY_ID: 'k',
+        CXONE_ACCESS_KEY_SECRET: 's',
+      }).cxone.apiUrlFromToken,
+    ).toBe(false);
+  });
+
+  it.each([
+    [
+      'CXONE_ACCESS_KEY_ID',
+      { CXONE_AREA: 'na1', CXONE_ACCESS_KEY_ID: undefined },
+      'is required when CXONE_GRANT_TYPE=access_key',
+    ],
+    [
+      'CXONE_ACCESS_KEY_SECRET',
+      { CXONE_AREA: 'na1', CXONE_ACCESS_KEY_SECRET: '' },
+      'is required when CXONE_GRANT_TYPE=access_key',
+    ],
+    [
+      'CXONE_AREA',
+      {},
+      'is required when CXONE_GRANT_TYPE=access_key and CXONE_TOKEN_URL is not set (one of na1, au1, eu1)',
+    ],
+    ['CXONE_AREA', { CXONE_AREA: 'us2' }, 'must be one of na1, au1, eu1 (got "us2")'],
+    [
+      'CXONE_ISSUER',
+      { CXONE_AREA: 'na1', CXONE_ISSUER: 'https://cxone.niceincontact.com' },
+      'is not used with CXONE_GRANT_TYPE=access_key',
+    ],
+    [
+      'CXONE_TOKEN_URL',
+      { CXONE_TOKEN_URL: '{CXONE_API_URL}/token' },
+      'uses {CXONE_API_URL} but CXONE_API_URL is not set',
+    ],
+  ])('names %s: %j', (variable, extra, problem) => {
+    const message = problemOf({ ...accessKey, ...extra });
+    expect(message).toContain(`Invalid configuration: ${variable} ${problem}`);
+    expect(message).not.toContain('\n');
+    expect(message).not.toContain('access-key-secret-value');
+  });
+
+  it('names the access key of the password grant with that grant', () => {
+    expect(problemOf({ ...base, CXONE_GRANT_TYPE: 'password', CXONE_ACCESS_KEY_ID: 'k' })).toBe(
+      'Invalid configuration: CXONE_ACCESS_KEY_SECRET is required when CXONE_GRANT_TYPE=password',
+    );
   });
 });

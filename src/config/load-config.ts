@@ -1,8 +1,17 @@
 import { plainToInstance } from 'class-transformer';
 import { validateSync, type ValidationError } from 'class-validator';
+import { readFileSync } from 'node:fs';
 import * as http from 'node:http';
+import {
+  ApiKeyEntryError,
+  CALLER_NAME,
+  checkKeysDistinct,
+  parseApiKeysFile,
+  parseApiKeysVariable,
+  type ApiKeyEntry,
+} from './api-keys.js';
 import { AppConfig } from './app-config.js';
-import { EnvDto } from './env.schema.js';
+import { CXONE_AREAS, EnvDto } from './env.schema.js';
 
 /** Credentials the built-in simulator accepts; used only when CXONE_SIMULATOR=true. */
 export const SIMULATOR_CREDENTIALS = {
@@ -103,9 +112,9 @@ const NODE_HAS_PROXY_SUPPORT =
 
 /**
  * The batch span processor's settings. The export batch defaults to 128 spans, not the
- * specification's 512: an export serialises its batch in one go on the event loop (9–15 ms for 512
- * spans, one span per CXone call), long enough to show in the status poll p99 of a saturated
- * service (CONTRACT section 6 (c)).
+ * specification's 512: an export serialises its batch in one go on the event loop (one span per
+ * CXone call), and a batch of 512 takes long enough to show in the status-poll p99 of a saturated
+ * service (bench scenario c, see bench/README.md).
  */
 function spanBatchSettings(dto: EnvDto): AppConfig['otel']['batch'] {
   const maxQueueSize = dto.OTEL_BSP_MAX_QUEUE_SIZE ?? 2048;
@@ -141,6 +150,105 @@ function proxySettings(dto: EnvDto): AppConfig['proxy'] {
   };
 }
 
+/** API_KEYS_FILE as it is at start: a file that cannot be read or parsed stops the start. */
+export function readApiKeysFile(path: string): ApiKeyEntry[] {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? 'unreadable';
+    throw new ConfigError('API_KEYS_FILE', `cannot be read: ${path} (${code})`);
+  }
+  try {
+    return parseApiKeysFile(text);
+  } catch (error) {
+    if (error instanceof ApiKeyEntryError) {
+      throw new ConfigError('API_KEYS_FILE', `${path} ${error.message}`);
+    }
+    throw error;
+  }
+}
+
+function authSettings(dto: EnvDto): AppConfig['auth'] {
+  const disabled = dto.AUTH_DISABLED ?? false;
+  let keys: ApiKeyEntry[];
+  try {
+    keys = parseApiKeysVariable(dto.API_KEYS);
+  } catch (error) {
+    if (error instanceof ApiKeyEntryError) throw new ConfigError('API_KEYS', error.message);
+    throw error;
+  }
+  const keysFile =
+    dto.API_KEYS_FILE === undefined
+      ? undefined
+      : { path: dto.API_KEYS_FILE, entries: readApiKeysFile(dto.API_KEYS_FILE) };
+  const all = [...keys, ...(keysFile?.entries ?? [])];
+  if (all.length === 0 && !disabled) {
+    throw new ConfigError(
+      'API_KEYS',
+      'is required (comma-separated caller:key entries, or API_KEYS_FILE), unless AUTH_DISABLED=true',
+    );
+  }
+  try {
+    checkKeysDistinct(all);
+  } catch (error) {
+    if (error instanceof ApiKeyEntryError) {
+      throw new ConfigError(keysFile ? 'API_KEYS_FILE' : 'API_KEYS', error.message);
+    }
+    throw error;
+  }
+  const admins = list(dto.ADMIN_CALLERS);
+  const badAdmin = admins.find((name) => !CALLER_NAME.test(name));
+  if (badAdmin !== undefined) {
+    throw new ConfigError(
+      'ADMIN_CALLERS',
+      `must be caller names matching ${CALLER_NAME.source} (got "${badAdmin}")`,
+    );
+  }
+  return { disabled, keys, ...(keysFile ? { keysFile } : {}), admins };
+}
+
+function metricsPort(dto: EnvDto): number | undefined {
+  const port = dto.METRICS_PORT;
+  if (port !== undefined && port === (dto.PORT ?? 3000)) {
+    throw new ConfigError('METRICS_PORT', `must differ from PORT (both ${port})`);
+  }
+  return port;
+}
+
+/**
+ * The access-key grant's endpoints: the token URL from CXONE_TOKEN_URL or NICE's per-area
+ * default; the API base from CXONE_API_URL, or (undefined here) from the token answer's
+ * `resource_server_base_uri`. Issuer discovery finds an OAuth token endpoint, not this one.
+ */
+function accessKeyEndpoints(dto: EnvDto): { apiUrl?: string; tokenUrl: string } {
+  if (dto.CXONE_ISSUER !== undefined) {
+    throw new ConfigError(
+      'CXONE_ISSUER',
+      'is not used with CXONE_GRANT_TYPE=access_key (its discovery finds the OAuth token endpoint); unset it',
+    );
+  }
+  const values = { CXONE_TENANT: dto.CXONE_TENANT, CXONE_API_URL: undefined as string | undefined };
+  const apiUrl =
+    dto.CXONE_API_URL === undefined
+      ? undefined
+      : resolveUrl('CXONE_API_URL', dto.CXONE_API_URL, values);
+  values.CXONE_API_URL = apiUrl;
+  if (dto.CXONE_TOKEN_URL !== undefined) {
+    return { apiUrl, tokenUrl: resolveUrl('CXONE_TOKEN_URL', dto.CXONE_TOKEN_URL, values) };
+  }
+  if (dto.CXONE_AREA === undefined) {
+    throw new ConfigError(
+      'CXONE_AREA',
+      `is required when CXONE_GRANT_TYPE=access_key and CXONE_TOKEN_URL is not set (one of ${CXONE_AREAS.join(', ')})`,
+    );
+  }
+  return {
+    apiUrl,
+    tokenUrl: `https://${dto.CXONE_AREA}.nice-incontact.com/authentication/v1/token/access-key`,
+  };
+}
+
 function list(value: string | undefined): string[] {
   return (value ?? '')
     .split(',')
@@ -163,20 +271,16 @@ export function loadConfig(
   if (errors.length > 0) throw firstProblem(errors, env);
 
   const simulator = dto.CXONE_SIMULATOR ?? false;
-  const apiKeys = list(dto.API_KEYS);
-  const authDisabled = dto.AUTH_DISABLED ?? false;
-  if (apiKeys.length === 0 && !authDisabled) {
-    throw new ConfigError(
-      'API_KEYS',
-      'is required (comma-separated caller keys), unless AUTH_DISABLED=true',
-    );
-  }
+  const auth = authSettings(dto);
 
+  const grantType = dto.CXONE_GRANT_TYPE ?? 'client_credentials';
   const issuer = dto.CXONE_ISSUER?.replace(/\/+$/, '');
   const discover = issuer !== undefined && !dto.CXONE_API_URL && !dto.CXONE_TOKEN_URL;
   let apiUrl: string | undefined;
   let tokenUrl: string | undefined;
-  if (!discover) {
+  if (grantType === 'access_key') {
+    ({ apiUrl, tokenUrl } = accessKeyEndpoints(dto));
+  } else if (!discover) {
     if (!dto.CXONE_API_URL && !dto.CXONE_TENANT) {
       throw new ConfigError(
         'CXONE_TENANT',
@@ -200,23 +304,31 @@ export function loadConfig(
     );
   }
 
-  const grantType = dto.CXONE_GRANT_TYPE ?? 'client_credentials';
   return Object.assign(new AppConfig(), {
     port: dto.PORT ?? 3000,
     host: dto.HOST,
     logLevel: dto.LOG_LEVEL ?? 'info',
     logPretty: dto.LOG_PRETTY ?? false,
     shutdownGraceSeconds: dto.SHUTDOWN_GRACE_SECONDS ?? 25,
-    auth: { apiKeys, disabled: authDisabled },
+    auth,
+    callers: {
+      rateLimitPerSecond: dto.CALLER_RATE_LIMIT ?? 100,
+      maxQueuedItems: dto.CALLER_MAX_QUEUED_ITEMS ?? 1_000_000,
+    },
+    docsEnabled: dto.DOCS_ENABLED ?? true,
     cxone: {
       tenant: dto.CXONE_TENANT,
       apiUrl,
       tokenUrl,
       issuer,
       executePath: dto.CXONE_EXECUTE_PATH ?? DEFAULT_EXECUTE_PATH,
-      clientId: dto.CXONE_CLIENT_ID ?? SIMULATOR_CREDENTIALS.clientId,
-      clientSecret: dto.CXONE_CLIENT_SECRET ?? SIMULATOR_CREDENTIALS.clientSecret,
+      // Only the access-key grant may go without a client: it then has none ('').
+      clientId: dto.CXONE_CLIENT_ID ?? (simulator ? SIMULATOR_CREDENTIALS.clientId : ''),
+      clientSecret:
+        dto.CXONE_CLIENT_SECRET ?? (simulator ? SIMULATOR_CREDENTIALS.clientSecret : ''),
       grantType,
+      area: dto.CXONE_AREA,
+      apiUrlFromToken: grantType === 'access_key' && apiUrl === undefined,
       clientAuth: dto.CXONE_CLIENT_AUTH ?? 'body',
       // Unset means the default scope; set but empty means "send no scope".
       scope: env.CXONE_SCOPE === undefined ? DEFAULT_SCOPE : env.CXONE_SCOPE.trim(),
@@ -239,6 +351,7 @@ export function loadConfig(
     circuit: {
       failureThreshold: dto.CIRCUIT_FAILURE_THRESHOLD ?? 5,
       recoverySeconds: dto.CIRCUIT_RECOVERY_SECONDS ?? 30,
+      minTimeoutMs: dto.CIRCUIT_MIN_TIMEOUT_MS ?? 5000,
     },
     cache: {
       staleTtlSeconds: dto.STALE_TTL_SECONDS ?? 86400,
@@ -254,7 +367,7 @@ export function loadConfig(
     redis: {
       url: dto.REDIS_URL,
       keyPrefix: dto.REDIS_KEY_PREFIX ?? 'cxo:',
-      queueLockSeconds: dto.QUEUE_LOCK_SECONDS ?? 30,
+      queueLockSeconds: dto.QUEUE_LOCK_SECONDS ?? 10,
       commandTimeoutMs: dto.REDIS_COMMAND_TIMEOUT_MS ?? 10_000,
       queueConcurrency: dto.QUEUE_CONCURRENCY ?? 50,
     },
@@ -277,6 +390,7 @@ export function loadConfig(
         dto.OTEL_EXPORTER_OTLP_TRACES_HEADERS,
       ),
     },
-    metrics: { enabled: dto.METRICS_ENABLED ?? true },
+    metrics: { enabled: dto.METRICS_ENABLED ?? true, port: metricsPort(dto) },
+    console: { enabled: dto.CONSOLE_ENABLED ?? true },
   });
 }

@@ -22,7 +22,7 @@ const TIMEOUT_CODES: ReadonlySet<string> = new Set(['ETIMEDOUT', 'ECONNABORTED']
 
 /**
  * Maps whatever a CXone call threw to an item error code and a short, safe message
- * (CONTRACT section 1). `redact` removes secrets from text CXone sent back.
+ * (the item error codes of docs/api.md). `redact` removes secrets from text CXone sent back.
  */
 export function classifyFailure(
   error: unknown,

@@ -7,6 +7,7 @@ import { TokenManager } from '../auth/token-manager.service.js';
 import { ResultCache } from '../cache/result-cache.service.js';
 import { CircuitBreaker } from '../circuit-breaker/circuit-breaker.service.js';
 import type { CircuitPermit } from '../circuit-breaker/circuit-state.store.js';
+import { ACTION_ID_PATTERN } from '../lib/action-id.js';
 import { canonicalJson } from '../lib/canonical-json.js';
 import { DomainError } from '../lib/domain-error.js';
 import { AppConfig } from '../config/app-config.js';
@@ -39,9 +40,6 @@ import type {
 } from './cxone.types.js';
 import { isValidTraceId } from '../lib/trace-context.js';
 
-/** CONTRACT section 1: the action ids the service accepts. */
-export const ACTION_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
-
 /** Failures for which the stale result is attached as a fallback. */
 const FALLBACK_CODES: ReadonlySet<string> = new Set(['TIMEOUT', 'CIRCUIT_OPEN', 'UPSTREAM_5XX']);
 /** Failures that count against the action's circuit. */
@@ -56,7 +54,7 @@ const FREE_ADMISSION: AttemptAdmission = { admit: () => Promise.resolve(FREE_SLO
 const NOT_SENT: AttemptResult = { kind: 'not_sent', latencyMs: 0 };
 
 /**
- * The one way to call a CXone data action (CONTRACT section 2): result cache, circuit breaker,
+ * The one way to call a CXone data action (docs/api.md): result cache, circuit breaker,
  * token, tracing headers, retries with backoff, one token refresh on 401, error classification
  * and the stale fallback. Each attempt waits for its turn from `options.admission` and gives it
  * back when it ends, so a retry's wait holds no concurrency slot (which is why the retries are a
@@ -74,6 +72,7 @@ export class CxoneClient implements OnApplicationShutdown {
   private readonly probeLeaseMsPerTimeoutMs: number;
   private readonly probeLeaseExtraMs: number;
   private readonly retryPolicy: RetryPolicy;
+  private readonly circuitMinTimeoutMs: number;
 
   constructor(
     http: HttpService,
@@ -95,6 +94,7 @@ export class CxoneClient implements OnApplicationShutdown {
     // The probe lease covers the probe's worst case: every attempt timing out, every backoff.
     this.probeLeaseMsPerTimeoutMs = cxone.maxRetries + 1;
     this.probeLeaseExtraMs = cxone.maxRetries * options.retryMaxDelayMs;
+    this.circuitMinTimeoutMs = config.circuit.minTimeoutMs;
 
     this.retryPolicy = cxoneRetryPolicy(cxone, options);
 
@@ -165,7 +165,7 @@ export class CxoneClient implements OnApplicationShutdown {
       data = await this.send(actionId, body, options, call);
     } catch (error) {
       const failure = classifyFailure(error, call.attempts, this.redact);
-      await this.recordOutcome(actionId, permit, failure);
+      await this.recordOutcome(actionId, permit, failure, options.timeoutMs);
       throw await this.failure(failure, key, call.attempts, call.lastLatencyMs);
     }
     // Writes the caller need not wait for (a Redis round trip each in distributed mode): the
@@ -212,6 +212,9 @@ export class CxoneClient implements OnApplicationShutdown {
     call: CxoneCall,
   ): Promise<unknown> {
     const encodedId = encodeURIComponent(actionId);
+    // The token first: with the access-key grant its answer may be what names the API base.
+    if (this.urlParts === undefined && this.tokens.peek() === undefined)
+      await this.tokens.getToken();
     const url = (this.urlParts ?? (await this.resolveUrlParts())).join(encodedId);
     const admission = options.admission ?? FREE_ADMISSION;
     const waitSignal = anySignal(options.signal, admission.waitSignal);
@@ -324,8 +327,13 @@ export class CxoneClient implements OnApplicationShutdown {
     actionId: string,
     permit: CircuitPermit,
     failure: ClassifiedFailure,
+    timeoutMs: number,
   ): Promise<void> {
-    if (BREAKER_FAILURES.has(failure.code)) {
+    if (failure.code === 'TIMEOUT' && timeoutMs < this.circuitMinTimeoutMs) {
+      // A timeout shorter than CIRCUIT_MIN_TIMEOUT_MS was the caller's choice: its running out
+      // says nothing about CXone, and must not open the circuit for every other caller.
+      await this.breaker.release(actionId, permit);
+    } else if (BREAKER_FAILURES.has(failure.code)) {
       await this.breaker.recordFailure(actionId, permit);
     } else if (failure.upstreamStatus !== undefined) {
       // CXone answered (4xx, 429, 401/403): it is up, whatever it thought of this call.

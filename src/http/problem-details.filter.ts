@@ -13,19 +13,25 @@ import { PROBLEM_CONTENT_TYPE, PROBLEM_TYPE_BASE, type ProblemDetails } from './
 const STATUS_BY_CODE: Partial<Record<ErrorCode, number>> = {
   VALIDATION_FAILED: 400,
   UNAUTHORIZED: 401,
+  FORBIDDEN: 403,
   NOT_FOUND: 404,
   BATCH_NOT_FOUND: 404,
   BATCH_FINISHED: 409,
+  BATCH_UNFINISHED: 409,
+  NOTHING_TO_REDRIVE: 409,
   PAYLOAD_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
   IDEMPOTENCY_CONFLICT: 422,
   INTAKE_SATURATED: 429,
+  CALLER_RATE_LIMITED: 429,
+  CALLER_QUEUE_FULL: 429,
   NOT_READY: 503,
 };
 
 const CODE_BY_STATUS: Record<number, ErrorCode> = {
   400: 'VALIDATION_FAILED',
   401: 'UNAUTHORIZED',
+  403: 'FORBIDDEN',
   404: 'NOT_FOUND',
   413: 'PAYLOAD_TOO_LARGE',
   415: 'UNSUPPORTED_MEDIA_TYPE',
@@ -35,6 +41,9 @@ const CODE_BY_STATUS: Record<number, ErrorCode> = {
 /** Errors thrown by body-parser before a route runs: their `type` names what it refused. */
 interface BodyParserError {
   type?: unknown;
+  /** http-errors' fields, on an error body-parser passes on from the stream (zlib's). */
+  status?: unknown;
+  expose?: unknown;
 }
 
 interface BodyProblem {
@@ -83,12 +92,27 @@ const BODY_PARSER_PROBLEMS = new Map<string, BodyProblem>(
   }),
 );
 
+/**
+ * A body that does not inflate as its Content-Encoding says: body-parser passes zlib's error on
+ * with a 4xx status and no `type`.
+ */
+const UNDECODABLE_BODY: BodyProblem = {
+  status: 400,
+  code: 'VALIDATION_FAILED',
+  detail: 'The request body could not be decoded as its Content-Encoding says.',
+  errors: [{ field: 'Content-Encoding', message: 'does not match the body' }],
+};
+
 /** The problem for a body-parser error: thrown as it is, or as the `cause` Nest's HttpException wraps. */
 function bodyParserProblemOf(exception: unknown): BodyProblem | undefined {
   const parserError = (exception instanceof HttpException ? exception.cause : exception) as
     BodyParserError | undefined;
   const type = parserError?.type;
-  return typeof type === 'string' ? BODY_PARSER_PROBLEMS.get(type) : undefined;
+  if (typeof type === 'string') return BODY_PARSER_PROBLEMS.get(type);
+  const status = parserError?.status;
+  if (parserError?.expose === true && typeof status === 'number' && status >= 400 && status < 500)
+    return UNDECODABLE_BODY;
+  return undefined;
 }
 
 function titleOf(status: number): string {

@@ -1,6 +1,6 @@
 /** Stable error codes: on the wire as `error_code` (items) or as the problem `type` suffix (requests). */
 export type ErrorCode =
-  // downstream call outcomes (CONTRACT section 1, item error codes)
+  // downstream call outcomes (the item error codes of docs/api.md)
   | 'TIMEOUT'
   | 'CIRCUIT_OPEN'
   | 'RATE_LIMITED'
@@ -13,11 +13,16 @@ export type ErrorCode =
   // request-level errors
   | 'VALIDATION_FAILED'
   | 'UNAUTHORIZED'
+  | 'FORBIDDEN'
   | 'NOT_FOUND'
   | 'BATCH_NOT_FOUND'
   | 'BATCH_FINISHED'
+  | 'BATCH_UNFINISHED'
+  | 'NOTHING_TO_REDRIVE'
   | 'IDEMPOTENCY_CONFLICT'
   | 'INTAKE_SATURATED'
+  | 'CALLER_RATE_LIMITED'
+  | 'CALLER_QUEUE_FULL'
   | 'NOT_READY'
   | 'PAYLOAD_TOO_LARGE'
   | 'UNSUPPORTED_MEDIA_TYPE';

@@ -2,7 +2,7 @@ import type { BatchListEntry, BatchMeta, StoredItem } from '../core/batch.types.
 import type { ItemDto } from './batch.dto.js';
 import type { BatchView } from '../core/batch.service.js';
 
-/** Maps stored batches to the wire format (snake_case, CONTRACT section 1). */
+/** Maps stored batches to the wire format (snake_case, docs/api.md). */
 export function statusUrlOf(batchId: string): string {
   return `/batch/${batchId}/status`;
 }
@@ -44,6 +44,8 @@ export function statusBody(view: BatchView) {
     batch_id: meta.batchId,
     action_id: meta.actionId,
     status: meta.status,
+    failure_reason: meta.failureReason ?? null,
+    caller: meta.caller,
     trace_id: meta.traceId,
     created_at: meta.createdAt,
     started_at: meta.startedAt,
@@ -56,6 +58,7 @@ export function statusBody(view: BatchView) {
       effective_workers: limits.effectiveWorkers,
       paused_until: limits.pausedUntil,
     },
+    redrive_count: meta.redriveCount ?? 0,
     items: page.items.map(itemBody),
     pagination: { offset, limit, total: page.total },
   };
@@ -65,6 +68,7 @@ export function listEntryBody(entry: BatchListEntry) {
   return {
     batch_id: entry.batchId,
     action_id: entry.actionId,
+    caller: entry.caller,
     status: entry.status,
     created_at: entry.createdAt,
     summary: entry.summary,

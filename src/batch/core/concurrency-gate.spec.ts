@@ -17,6 +17,13 @@ function gateWith(env: Record<string, string>): ConcurrencyGate {
 
 const SUCCESS = { kind: 'success', latencyMs: 5 } as const;
 
+/** One caller's batch of an action. */
+const claim = (batchId: string, actionId: string, caller = 'caller') => ({
+  caller,
+  batchId,
+  actionId,
+});
+
 /** Lets every settled promise run its continuation. */
 const settle = async (): Promise<void> => {
   for (let i = 0; i < 5; i++) await Promise.resolve();
@@ -25,7 +32,7 @@ const settle = async (): Promise<void> => {
 describe('ConcurrencyGate', () => {
   it('keeps CXONE_MAX_CONCURRENCY attempts in flight and hands a freed turn on', async () => {
     const gate = gateWith({ CXONE_MAX_CONCURRENCY: '2' });
-    const admission = gate.admission('b1', 'act');
+    const admission = gate.admission(claim('b1', 'act'));
     const granted: AttemptPermit[] = [];
     for (let i = 0; i < 5; i++) void admission.admit().then((permit) => granted.push(permit));
     await settle();
@@ -44,7 +51,7 @@ describe('ConcurrencyGate', () => {
     const order: string[] = [];
     const permits: AttemptPermit[] = [];
     const wait = (batchId: string, count: number): void => {
-      const admission = gate.admission(batchId, 'act');
+      const admission = gate.admission(claim(batchId, 'act'));
       for (let i = 0; i < count; i++) {
         void admission.admit().then((permit) => {
           order.push(batchId);
@@ -64,12 +71,35 @@ describe('ConcurrencyGate', () => {
     expect(order).toHaveLength(12);
   });
 
+  it('gives a caller with one batch as many turns as a caller with five, while both wait', async () => {
+    const gate = gateWith({ CXONE_MAX_CONCURRENCY: '4' });
+    const served: string[] = [];
+    // Each batch keeps max_workers = 4 attempts going, as the runner does, until 200 were served.
+    const worker = async (caller: string, batchId: string): Promise<void> => {
+      const admission = gate.admission(claim(batchId, 'act', caller));
+      while (served.length < 200) {
+        const permit = await admission.admit();
+        served.push(caller);
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        permit.release(SUCCESS);
+      }
+    };
+    const workers: Promise<void>[] = [];
+    for (let batch = 0; batch < 5; batch++) {
+      for (let w = 0; w < 4; w++) workers.push(worker('alpha', `alpha-${batch}`));
+    }
+    for (let w = 0; w < 4; w++) workers.push(worker('beta', 'beta-0'));
+    await Promise.all(workers);
+    const beta = served.slice(0, 200).filter((caller) => caller === 'beta').length;
+    expect(beta / 200).toBeGreaterThanOrEqual(0.45);
+  });
+
   it("passes over a paused action's attempts, holding no turn for them", async () => {
     jest.useFakeTimers({ now: Date.parse('2030-01-01T00:00:00Z') });
     try {
       const gate = gateWith({ CXONE_MAX_CONCURRENCY: '1' });
-      const paused = gate.admission('b1', 'paused-action');
-      const other = gate.admission('b2', 'other-action');
+      const paused = gate.admission(claim('b1', 'paused-action'));
+      const other = gate.admission(claim('b2', 'other-action'));
       const first = await paused.admit();
       first.release({ kind: 'refused', retryAfterMs: 2000, latencyMs: 1 });
 
@@ -100,16 +130,16 @@ describe('ConcurrencyGate', () => {
   it('ends a wait when its signal aborts, and the turn goes to the next', async () => {
     const gate = gateWith({ CXONE_MAX_CONCURRENCY: '1' });
     const stop = new AbortController();
-    const holder = await gate.admission('b0', 'act').admit();
-    const waiting = gate.admission('b1', 'act', stop.signal).admit();
-    const next = gate.admission('b2', 'act').admit();
+    const holder = await gate.admission(claim('b0', 'act')).admit();
+    const waiting = gate.admission(claim('b1', 'act'), stop.signal).admit();
+    const next = gate.admission(claim('b2', 'act')).admit();
     stop.abort();
     await expect(waiting).rejects.toEqual(expect.any(DomainError));
     await expect(waiting).rejects.toMatchObject({ code: 'CANCELLED' });
     holder.release(SUCCESS);
     await expect(next).resolves.toBeDefined();
     expect(gate.inFlight).toBe(1);
-    await expect(gate.admission('b3', 'act', stop.signal).admit()).rejects.toMatchObject({
+    await expect(gate.admission(claim('b3', 'act'), stop.signal).admit()).rejects.toMatchObject({
       code: 'CANCELLED',
     });
   });
@@ -118,7 +148,7 @@ describe('ConcurrencyGate', () => {
     const gate = gateWith({ CXONE_MAX_CONCURRENCY: '10', CXONE_TENANT_MAX_CONCURRENCY: '3' });
     const granted: AttemptPermit[] = [];
     for (const batch of ['b1', 'b2']) {
-      const admission = gate.admission(batch, `${batch}-action`);
+      const admission = gate.admission(claim(batch, `${batch}-action`));
       for (let i = 0; i < 4; i++) void admission.admit().then((permit) => granted.push(permit));
     }
     await settle();

@@ -3,6 +3,18 @@ import { AppConfig } from '../../config/app-config.js';
 import type { AttemptAdmission, AttemptPermit, AttemptResult } from '../../cxone/cxone.types.js';
 import { DomainError } from '../../lib/domain-error.js';
 import { TenantBudget, type TenantPermit } from '../../tenant/tenant-budget.js';
+import { FairQueue } from './fair-queue.js';
+
+/** Whose call waits for a slot: slots are shared out by caller, then by batch. */
+export interface SlotClaim {
+  caller: string;
+  batchId: string;
+}
+
+/** A slot claim and the action the call is for (the tenant budget bounds actions). */
+export interface AttemptClaim extends SlotClaim {
+  actionId: string;
+}
 
 const NOT_SENT: AttemptResult = { kind: 'not_sent', latencyMs: 0 };
 /**
@@ -14,20 +26,12 @@ const MAX_PENDING_PER_ACTION = 4;
 
 /** An attempt waiting for its turn. */
 interface Waiter {
-  /** Where it waits (a lane emptied and refilled is a new lane). */
-  lane: Lane;
+  readonly claim: AttemptClaim;
   resolve(permit: AttemptPermit): void;
   reject(error: Error): void;
   /** Its wait was aborted while the tenant budget's answer was on its way. */
   aborted: boolean;
   detach(): void;
-}
-
-/** One batch's attempts waiting for a turn, oldest first. */
-interface Lane {
-  readonly batchId: string;
-  readonly actionId: string;
-  readonly waiters: Waiter[];
 }
 
 class GatePermit implements AttemptPermit {
@@ -46,9 +50,12 @@ class GatePermit implements AttemptPermit {
 }
 
 /**
- * The turns of CXone attempts in this process: at most CXONE_MAX_CONCURRENCY in flight, handed
- * out round-robin between the batches with attempts waiting (a batch with a thousand waiting gets
- * no more turns than one with a single attempt waiting), each attempt of a batch in arrival order.
+ * The turns of CXone attempts in this process: at most CXONE_MAX_CONCURRENCY in flight, all
+ * batches and callers together (in Redis mode a replica runs many batches, of many callers,
+ * through this one gate). While attempts wait, turns go round-robin to the callers with attempts
+ * waiting, then round-robin between that caller's batches (`FairQueue`): a caller's one small
+ * batch gets as many turns as another caller's many large ones. A batch never has more than its
+ * `max_workers` attempts waiting or in flight.
  *
  * A turn is one attempt, not one item: the CXone client gives it back as soon as the attempt ends,
  * so a retry's backoff or a 429's Retry-After holds no slot, and the retry waits in line again.
@@ -59,11 +66,9 @@ class GatePermit implements AttemptPermit {
  */
 @Injectable()
 export class ConcurrencyGate implements OnApplicationShutdown {
-  private readonly max: number;
+  private readonly limit: number;
   private active = 0;
-  private readonly lanes = new Map<string, Lane>();
-  /** Lanes with waiters, in turn order: the next turn goes to the first one allowed to go. */
-  private readonly ready: Lane[] = [];
+  private readonly queue = new FairQueue<Waiter>();
   /** Tenant budget: attempts picked whose answer from the budget is awaited, by action. */
   private readonly pending = new Map<string, number>();
   private dispatching = false;
@@ -74,14 +79,14 @@ export class ConcurrencyGate implements OnApplicationShutdown {
     config: AppConfig,
     private readonly budget: TenantBudget,
   ) {
-    this.max = config.cxone.maxConcurrency;
+    this.limit = config.cxone.maxConcurrency;
     // Tenant budget: it says when an action it held back may go again.
     this.unsubscribe = budget.onChange(() => this.dispatch());
   }
 
   /** The turns of one batch's attempts; `waitSignal` aborts their waiting (cancel, hand-back). */
-  admission(batchId: string, actionId: string, waitSignal?: AbortSignal): AttemptAdmission {
-    return { admit: () => this.admit(batchId, actionId, waitSignal), waitSignal };
+  admission(claim: AttemptClaim, waitSignal?: AbortSignal): AttemptAdmission {
+    return { admit: () => this.admit(claim, waitSignal), waitSignal };
   }
 
   get inFlight(): number {
@@ -89,9 +94,7 @@ export class ConcurrencyGate implements OnApplicationShutdown {
   }
 
   get waiting(): number {
-    let count = 0;
-    for (const lane of this.ready) count += lane.waiters.length;
-    return count;
+    return this.queue.size;
   }
 
   onApplicationShutdown(): void {
@@ -106,34 +109,23 @@ export class ConcurrencyGate implements OnApplicationShutdown {
     this.dispatch();
   }
 
-  private admit(batchId: string, actionId: string, signal?: AbortSignal): Promise<AttemptPermit> {
+  private admit(claim: AttemptClaim, signal?: AbortSignal): Promise<AttemptPermit> {
     if (signal?.aborted) return Promise.reject(cancelled());
     return new Promise<AttemptPermit>((resolve, reject) => {
-      let lane = this.lanes.get(batchId);
-      if (lane === undefined) {
-        lane = { batchId, actionId, waiters: [] };
-        this.lanes.set(batchId, lane);
-      }
       const onAbort = (): void => {
-        const at = waiter.lane.waiters.indexOf(waiter);
-        if (at < 0) {
-          // Picked already: the budget's answer decides what happens (see settle).
-          waiter.aborted = true;
-          return;
-        }
-        waiter.lane.waiters.splice(at, 1);
-        if (waiter.lane.waiters.length === 0) this.retire(waiter.lane);
-        reject(cancelled());
+        if (this.queue.remove(claim.caller, claim.batchId, waiter)) reject(cancelled());
+        // Picked already: the budget's answer decides what happens (see settle).
+        else waiter.aborted = true;
       };
       const waiter: Waiter = {
-        lane,
+        claim,
         resolve,
         reject,
         aborted: false,
         detach: () => signal?.removeEventListener('abort', onAbort),
       };
       signal?.addEventListener('abort', onAbort, { once: true });
-      if (lane.waiters.push(waiter) === 1) this.ready.push(lane);
+      this.queue.push(claim.caller, claim.batchId, waiter);
       this.dispatch();
     });
   }
@@ -149,26 +141,30 @@ export class ConcurrencyGate implements OnApplicationShutdown {
       do {
         this.dispatchAgain = false;
         let refused: Set<string> | undefined;
-        while (this.active < this.max) {
-          const at = this.nextLane(refused);
-          if (at < 0) break;
-          const lane = this.ready[at];
-          const waiter = this.take(lane, at);
+        // Tenant budget: an action paused, full or already being asked for is passed over.
+        const mayGo = ({ claim: { actionId } }: Waiter): boolean =>
+          !refused?.has(actionId) &&
+          (this.pending.get(actionId) ?? 0) < MAX_PENDING_PER_ACTION &&
+          this.budget.mayTry(actionId);
+        while (this.active < this.limit) {
+          const waiter = this.queue.shift(mayGo);
+          if (waiter === undefined) break;
           this.active++;
+          const { actionId } = waiter.claim;
           // Tenant budget: asked once the next waiter is picked; answers at once in one process,
           // after a Redis round trip when a cluster-wide bound applies.
-          const permit = this.budget.tryAcquire(lane.actionId);
+          const permit = this.budget.tryAcquire(actionId);
           if (permit instanceof Promise) {
-            this.pending.set(lane.actionId, (this.pending.get(lane.actionId) ?? 0) + 1);
+            this.pending.set(actionId, (this.pending.get(actionId) ?? 0) + 1);
             void permit.then((granted) => {
-              const left = (this.pending.get(lane.actionId) ?? 1) - 1;
-              if (left === 0) this.pending.delete(lane.actionId);
-              else this.pending.set(lane.actionId, left);
+              const left = (this.pending.get(actionId) ?? 1) - 1;
+              if (left === 0) this.pending.delete(actionId);
+              else this.pending.set(actionId, left);
               this.settle(waiter, granted);
               this.dispatch();
             });
           } else {
-            if (permit === undefined) (refused ??= new Set()).add(lane.actionId);
+            if (permit === undefined) (refused ??= new Set()).add(actionId);
             this.settle(waiter, permit);
           }
         }
@@ -178,37 +174,13 @@ export class ConcurrencyGate implements OnApplicationShutdown {
     }
   }
 
-  /** Where in `ready` the first lane is whose action the tenant budget lets try now; -1: none. */
-  private nextLane(refused: ReadonlySet<string> | undefined): number {
-    for (let at = 0; at < this.ready.length; at++) {
-      const { actionId } = this.ready[at];
-      // Tenant budget: an action paused, full or already being asked for is passed over.
-      if (refused?.has(actionId)) continue;
-      if ((this.pending.get(actionId) ?? 0) >= MAX_PENDING_PER_ACTION) continue;
-      if (this.budget.mayTry(actionId)) return at;
-    }
-    return -1;
-  }
-
-  /** The oldest waiter of the lane at `at` in `ready`; the lane goes to the back of the turn order. */
-  private take(lane: Lane, at: number): Waiter {
-    const waiter = lane.waiters.shift()!;
-    this.ready.splice(at, 1);
-    if (lane.waiters.length > 0) this.ready.push(lane);
-    else this.lanes.delete(lane.batchId);
-    return waiter;
-  }
-
   private settle(waiter: Waiter, budgetPermit: TenantPermit | undefined): void {
     if (budgetPermit === undefined) {
-      // The budget said "not now" (and now says so to mayTry): back to the front of its lane,
-      // with its lane's turn.
+      // The budget said "not now" (and now says so to mayTry): back to the head of its batch,
+      // with its caller's and its batch's turn.
       this.active--;
-      if (waiter.aborted) {
-        waiter.reject(cancelled());
-        return;
-      }
-      this.putBack(waiter);
+      if (waiter.aborted) waiter.reject(cancelled());
+      else this.queue.unshift(waiter.claim.caller, waiter.claim.batchId, waiter);
       return;
     }
     waiter.detach();
@@ -219,30 +191,6 @@ export class ConcurrencyGate implements OnApplicationShutdown {
       return;
     }
     waiter.resolve(permit);
-  }
-
-  private putBack(waiter: Waiter): void {
-    const { lane } = waiter;
-    let current = this.lanes.get(lane.batchId);
-    if (current === undefined) {
-      current = lane;
-      this.lanes.set(lane.batchId, lane);
-    }
-    waiter.lane = current;
-    if (current.waiters.unshift(waiter) === 1) this.ready.unshift(current);
-    else {
-      const at = this.ready.indexOf(current);
-      if (at > 0) {
-        this.ready.splice(at, 1);
-        this.ready.unshift(current);
-      }
-    }
-  }
-
-  private retire(lane: Lane): void {
-    const at = this.ready.indexOf(lane);
-    if (at >= 0) this.ready.splice(at, 1);
-    if (this.lanes.get(lane.batchId) === lane) this.lanes.delete(lane.batchId);
   }
 }
 

@@ -2,7 +2,7 @@ import { DomainError } from '../../lib/domain-error.js';
 import type { ExecuteResult } from './action-executor.js';
 import type { ItemOutcome } from './batch.types.js';
 
-/** Codes whose failure is served from the stale copy when there is one (CONTRACT outcome rules). */
+/** Codes whose failure is served from the stale copy when there is one (outcome rules, docs/api.md). */
 const FALLBACK_CODES = new Set(['TIMEOUT', 'CIRCUIT_OPEN', 'UPSTREAM_5XX']);
 
 interface CallFailure {

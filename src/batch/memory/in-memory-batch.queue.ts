@@ -28,11 +28,15 @@ export class InMemoryBatchQueue extends BatchQueue {
     this.items += meta.total;
     const done = this.startRun(meta.batchId)
       .catch((error: unknown) =>
-        this.logger.error({ err: error, batch_id: meta.batchId }, 'Batch run failed'),
+        this.logger.error(
+          { err: error, batch_id: meta.batchId, caller: meta.caller },
+          'Batch run failed',
+        ),
       )
       .finally(() => {
         this.items -= meta.total;
-        this.runs.delete(meta.batchId);
+        // A redrive may have queued the batch again meanwhile: that run stays listed.
+        if (this.runs.get(meta.batchId) === done) this.runs.delete(meta.batchId);
       });
     this.runs.set(meta.batchId, done);
   }

@@ -2,6 +2,9 @@ import { loadConfig } from '../../config/load-config.js';
 import type { BatchMeta } from '../core/batch.types.js';
 import { InMemoryBatchStore } from './in-memory-batch.store.js';
 
+// What only the in-memory store has: its sweeper. The behaviour every BatchStore shares is in
+// test/contracts/batch-store.contract.ts, run against this store by test/batch-store.contract.e2e-spec.ts.
+
 const config = loadConfig({
   CXONE_SIMULATOR: 'true',
   CXONE_API_URL: 'http://127.0.0.1:9',
@@ -13,6 +16,7 @@ function meta(batchId: string, total: number): BatchMeta {
   return {
     batchId,
     actionId: 'act',
+    caller: 'team-a',
     status: 'queued',
     traceId: 'b'.repeat(32),
     traceFlags: '01',
@@ -24,6 +28,11 @@ function meta(batchId: string, total: number): BatchMeta {
   };
 }
 
+/** The claims the store still holds (private: a leak is not visible through the port). */
+function claimsHeld(store: InMemoryBatchStore): number {
+  return (store as unknown as { idempotency: Map<string, unknown> }).idempotency.size;
+}
+
 describe('InMemoryBatchStore', () => {
   let store: InMemoryBatchStore;
   beforeEach(() => {
@@ -31,65 +40,39 @@ describe('InMemoryBatchStore', () => {
   });
   afterEach(() => store.onModuleDestroy());
 
-  it('drops finished batches and their idempotency keys after the retention time, not before', async () => {
+  it('sweeps a finished batch exactly BATCH_RETENTION_SECONDS after it finished, not before, and never an unfinished one', async () => {
     await store.create(meta('done', 1), [{}]);
-    await store.claimIdempotencyKey('key-1', { batchId: 'done', bodyHash: 'h' });
     await store.create(meta('running', 1), [{}]);
     await store.markRunning('running', new Date().toISOString());
-    const finishedAt = Date.parse('2026-01-01T00:00:00Z');
+    const finishedAt = Date.now();
     await store.markFinished('done', new Date(finishedAt).toISOString());
 
-    expect(store.sweep(finishedAt + 59_000)).toBe(0);
+    expect(store.sweep(finishedAt + 59_999)).toBe(0);
     expect(await store.getMeta('done')).toBeDefined();
     expect(store.sweep(finishedAt + 60_000)).toBe(1);
     expect(await store.getMeta('done')).toBeUndefined();
+    expect(store.sweep(finishedAt + 10 * 86_400_000)).toBe(0);
     expect(await store.getMeta('running')).toBeDefined();
+  });
+
+  it('drops idempotency claims with their batch, claimed before it was created as the service does, and claims whose batch never came', async () => {
+    const claimedAt = Date.now();
+    await store.claimIdempotencyKey('key-done', { batchId: 'done', bodyHash: 'h' });
+    await store.create(meta('done', 1), [{}]);
+    await store.claimIdempotencyKey('key-running', { batchId: 'running', bodyHash: 'h' });
+    await store.create(meta('running', 1), [{}]);
+    // Refused after its claim (intake saturated): the batch never comes.
+    await store.claimIdempotencyKey('key-never', { batchId: 'never', bodyHash: 'h' });
+    await store.markFinished('done', new Date(claimedAt).toISOString());
+    expect(claimsHeld(store)).toBe(3);
+
+    // A claim younger than the retention time is kept: its batch may be about to be created.
+    store.sweep(claimedAt + 30_000);
+    expect(claimsHeld(store)).toBe(3);
+    store.sweep(claimedAt + 61_000);
+    expect(claimsHeld(store)).toBe(1);
     expect(
-      await store.claimIdempotencyKey('key-1', { batchId: 'new', bodyHash: 'h2' }),
-    ).toBeUndefined();
-  });
-
-  it('filters a page by status in input order and counts the matches', async () => {
-    await store.create(
-      meta('mixed', 10),
-      Array.from({ length: 10 }, (_, n) => ({ id: n })),
-    );
-    for (const index of [1, 3, 5, 7]) {
-      await store.recordOutcome('mixed', index, {
-        status: 'failed',
-        errorCode: 'UPSTREAM_4XX',
-        attempts: 1,
-        latencyMs: 3,
-      });
-    }
-    const failed = await store.page('mixed', 1, 2, 'failed');
-    expect(failed.total).toBe(4);
-    expect(failed.items.map((item) => item.index)).toEqual([3, 5]);
-    expect(failed.items[0].id).toBe(3);
-    const pending = await store.page('mixed', 0, 100, 'pending');
-    expect(pending.total).toBe(6);
-    expect(pending.items.map((item) => item.index)).toEqual([0, 2, 4, 6, 8, 9]);
-  });
-
-  it('lets a late real outcome replace cancelled, but never a final one', async () => {
-    await store.create(meta('c', 2), [{}, {}]);
-    await store.markRunning('c', new Date().toISOString());
-    await store.recordOutcome('c', 0, { status: 'success', attempts: 1, latencyMs: 1 });
-    await store.cancel('c', new Date().toISOString());
-    expect(await store.summary('c')).toMatchObject({ successful: 1, cancelled: 1, pending: 0 });
-    await store.recordOutcome('c', 1, { status: 'success', attempts: 1, latencyMs: 1 });
-    await store.recordOutcome('c', 0, { status: 'failed', attempts: 1, latencyMs: 1 });
-    expect(await store.summary('c')).toMatchObject({
-      successful: 2,
-      failed: 0,
-      cancelled: 0,
-      pending: 0,
-    });
-  });
-
-  it('refuses a cursor it did not issue', async () => {
-    await expect(store.list(10, 'not-a-cursor')).rejects.toMatchObject({
-      code: 'VALIDATION_FAILED',
-    });
+      await store.claimIdempotencyKey('key-running', { batchId: 'other', bodyHash: 'h2' }),
+    ).toEqual({ batchId: 'running', bodyHash: 'h' });
   });
 });

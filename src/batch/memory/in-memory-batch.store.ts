@@ -1,17 +1,19 @@
 import { Injectable, type OnModuleDestroy } from '@nestjs/common';
 import { ValidationFailedError } from '../../lib/domain-error.js';
 import { AppConfig } from '../../config/app-config.js';
-import { BatchStore, type IdempotencyRecord } from '../core/batch.store.js';
+import { BatchStore, type IdempotencyRecord, type RedriveResult } from '../core/batch.store.js';
 import {
   itemIdOf,
   SUMMARY_FIELD,
   type BatchListEntry,
   type BatchMeta,
   type BatchSummary,
+  type FailureReason,
   type ItemOutcome,
   type ItemPage,
   type ItemStatus,
   type LatencySummary,
+  type RedrivableStatus,
   type StoredItem,
 } from '../core/batch.types.js';
 import { LatencyHistogram } from '../core/latency-histogram.js';
@@ -23,7 +25,12 @@ interface MemoryBatch {
   outcomes: (ItemOutcome | undefined)[];
   summary: BatchSummary;
   latency: LatencyHistogram;
-  idempotencyKey?: string;
+}
+
+interface IdempotencyClaim {
+  record: IdempotencyRecord;
+  /** Epoch ms: a claim whose batch never came is dropped one retention time after it. */
+  claimedAt: number;
 }
 
 const SWEEP_INTERVAL_MS = 60_000;
@@ -38,11 +45,36 @@ function isFinished(meta: BatchMeta): boolean {
   return meta.finishedAt !== null;
 }
 
+/** The batch has ended or is ending: nothing may start it, cancel it or fail it again. */
+function hasEnded(meta: BatchMeta): boolean {
+  return meta.status === 'completed' || meta.status === 'cancelled' || meta.status === 'failed';
+}
+
+/** Every pending item of the batch becomes `cancelled`. */
+function cancelPending(batch: MemoryBatch): void {
+  const { outcomes } = batch;
+  for (let index = 0; index < outcomes.length; index++) {
+    if (outcomes[index] === undefined) {
+      outcomes[index] = {
+        status: 'cancelled',
+        error: 'Batch cancelled',
+        errorCode: 'CANCELLED',
+        attempts: 0,
+        latencyMs: 0,
+      };
+    }
+  }
+  batch.summary.cancelled += batch.summary.pending;
+  batch.summary.pending = 0;
+}
+
 /** The single-process store: everything in this process's memory, finished batches swept after retention. */
 @Injectable()
 export class InMemoryBatchStore extends BatchStore implements OnModuleDestroy {
   private readonly batches = new Map<string, MemoryBatch>();
-  private readonly idempotency = new Map<string, IdempotencyRecord>();
+  private readonly idempotency = new Map<string, IdempotencyClaim>();
+  /** Items of unfinished batches, by caller. */
+  private readonly unfinishedItems = new Map<string, number>();
   private nextSeq = 1;
   private readonly sweeper: NodeJS.Timeout;
 
@@ -55,7 +87,11 @@ export class InMemoryBatchStore extends BatchStore implements OnModuleDestroy {
     clearInterval(this.sweeper);
   }
 
-  /** Drops batches that finished more than BATCH_RETENTION_SECONDS before `now`. */
+  /**
+   * Drops batches that finished more than BATCH_RETENTION_SECONDS before `now`, and the
+   * idempotency claims of batches no longer here (the service claims a key before it creates the
+   * batch, so a claim cannot be tied to its batch at claim time; some batches are never created).
+   */
   sweep(now: number): number {
     const cutoff = now - this.config.batch.retentionSeconds * 1000;
     let dropped = 0;
@@ -63,14 +99,18 @@ export class InMemoryBatchStore extends BatchStore implements OnModuleDestroy {
       const finishedAt = batch.meta.finishedAt;
       if (finishedAt !== null && Date.parse(finishedAt) <= cutoff) {
         this.batches.delete(batchId);
-        if (batch.idempotencyKey) this.idempotency.delete(batch.idempotencyKey);
         dropped += 1;
       }
+    }
+    for (const [key, claim] of this.idempotency) {
+      if (claim.claimedAt <= cutoff && !this.batches.has(claim.record.batchId))
+        this.idempotency.delete(key);
     }
     return dropped;
   }
 
   async create(meta: BatchMeta, payloads: unknown[]): Promise<void> {
+    this.countUnfinished(meta.caller, payloads.length);
     this.batches.set(meta.batchId, {
       seq: this.nextSeq++,
       meta: { ...meta },
@@ -93,10 +133,8 @@ export class InMemoryBatchStore extends BatchStore implements OnModuleDestroy {
     record: IdempotencyRecord,
   ): Promise<IdempotencyRecord | undefined> {
     const existing = this.idempotency.get(key);
-    if (existing && this.batches.has(existing.batchId)) return existing;
-    this.idempotency.set(key, record);
-    const batch = this.batches.get(record.batchId);
-    if (batch) batch.idempotencyKey = key;
+    if (existing && this.batches.has(existing.record.batchId)) return existing.record;
+    this.idempotency.set(key, { record, claimedAt: Date.now() });
     return undefined;
   }
 
@@ -118,7 +156,8 @@ export class InMemoryBatchStore extends BatchStore implements OnModuleDestroy {
 
   async recordOutcome(batchId: string, index: number, outcome: ItemOutcome): Promise<void> {
     const batch = this.batches.get(batchId);
-    if (!batch) return;
+    // Not an item of this batch: writing it would count an item that does not exist.
+    if (!batch || !Number.isInteger(index) || index < 0 || index >= batch.outcomes.length) return;
     const previous = batch.outcomes[index];
     if (previous !== undefined && previous.status !== 'cancelled') return;
     batch.outcomes[index] = outcome;
@@ -138,34 +177,77 @@ export class InMemoryBatchStore extends BatchStore implements OnModuleDestroy {
   async markFinished(batchId: string, finishedAt: string): Promise<BatchMeta | undefined> {
     const batch = this.batches.get(batchId);
     if (!batch) return undefined;
-    if (batch.meta.status !== 'cancelled') batch.meta.status = 'completed';
-    batch.meta.finishedAt ??= finishedAt;
+    if (batch.meta.status !== 'cancelled' && batch.meta.status !== 'failed')
+      batch.meta.status = 'completed';
+    if (batch.meta.finishedAt === null) {
+      batch.meta.finishedAt = finishedAt;
+      this.countUnfinished(batch.meta.caller, -batch.meta.total);
+    }
     return { ...batch.meta };
   }
 
   async cancel(batchId: string, at: string): Promise<BatchMeta | undefined> {
     const batch = this.batches.get(batchId);
-    if (!batch || batch.meta.status === 'completed' || batch.meta.status === 'cancelled')
-      return undefined;
+    if (!batch || hasEnded(batch.meta)) return undefined;
     const wasQueued = batch.meta.status === 'queued';
     batch.meta.status = 'cancelled';
-    const { outcomes } = batch;
-    for (let index = 0; index < outcomes.length; index++) {
-      if (outcomes[index] === undefined) {
-        outcomes[index] = {
-          status: 'cancelled',
-          error: 'Batch cancelled',
-          errorCode: 'CANCELLED',
-          attempts: 0,
-          latencyMs: 0,
-        };
-      }
-    }
-    batch.summary.cancelled += batch.summary.pending;
-    batch.summary.pending = 0;
+    cancelPending(batch);
     // A batch that never started has nothing in flight: it is finished at once.
-    if (wasQueued) batch.meta.finishedAt = at;
+    if (wasQueued) {
+      batch.meta.finishedAt = at;
+      this.countUnfinished(batch.meta.caller, -batch.meta.total);
+    }
     return { ...batch.meta };
+  }
+
+  async markFailed(
+    batchId: string,
+    reason: FailureReason,
+    at: string,
+  ): Promise<BatchMeta | undefined> {
+    const batch = this.batches.get(batchId);
+    if (!batch || hasEnded(batch.meta) || isFinished(batch.meta)) return undefined;
+    batch.meta.status = 'failed';
+    batch.meta.failureReason = reason;
+    cancelPending(batch);
+    batch.meta.finishedAt = at;
+    this.countUnfinished(batch.meta.caller, -batch.meta.total);
+    return { ...batch.meta };
+  }
+
+  async retune(batchId: string, maxWorkers: number): Promise<BatchMeta | undefined> {
+    const batch = this.batches.get(batchId);
+    if (!batch || isFinished(batch.meta)) return undefined;
+    batch.meta.options = { ...batch.meta.options, maxWorkers };
+    return { ...batch.meta };
+  }
+
+  async redrive(batchId: string, statuses: readonly RedrivableStatus[]): Promise<RedriveResult> {
+    const batch = this.batches.get(batchId);
+    if (!batch) return { refused: 'unknown' };
+    if (!isFinished(batch.meta)) return { refused: 'unfinished' };
+    const chosen = new Set<string>(statuses);
+    const { outcomes, summary } = batch;
+    let redriven = 0;
+    for (let index = 0; index < outcomes.length; index++) {
+      const outcome = outcomes[index];
+      if (outcome === undefined || !chosen.has(outcome.status)) continue;
+      outcomes[index] = undefined;
+      summary[SUMMARY_FIELD[outcome.status]] -= 1;
+      redriven += 1;
+    }
+    if (redriven === 0) return { refused: 'no-match' };
+    summary.pending += redriven;
+    const { failureReason: _ended, ...meta } = batch.meta;
+    batch.meta = {
+      ...meta,
+      status: 'queued',
+      startedAt: null,
+      finishedAt: null,
+      redriveCount: (meta.redriveCount ?? 0) + 1,
+    };
+    this.countUnfinished(meta.caller, meta.total);
+    return { redriven, meta: { ...batch.meta } };
   }
 
   async summary(batchId: string): Promise<BatchSummary> {
@@ -212,9 +294,14 @@ export class InMemoryBatchStore extends BatchStore implements OnModuleDestroy {
     return { items, total };
   }
 
+  async unfinishedItemsOf(caller: string): Promise<number> {
+    return this.unfinishedItems.get(caller) ?? 0;
+  }
+
   async list(
     limit: number,
     cursor?: string,
+    caller?: string,
   ): Promise<{ batches: BatchListEntry[]; nextCursor: string | null }> {
     let before = Number.POSITIVE_INFINITY;
     if (cursor !== undefined) {
@@ -223,12 +310,15 @@ export class InMemoryBatchStore extends BatchStore implements OnModuleDestroy {
       before = Number(decoded);
     }
     const candidates = [...this.batches.values()]
-      .filter((batch) => batch.seq < before)
+      .filter(
+        (batch) => batch.seq < before && (caller === undefined || batch.meta.caller === caller),
+      )
       .sort((a, b) => b.seq - a.seq);
     const page = candidates.slice(0, limit);
     const batches = page.map((batch) => ({
       batchId: batch.meta.batchId,
       actionId: batch.meta.actionId,
+      caller: batch.meta.caller,
       status: batch.meta.status,
       createdAt: batch.meta.createdAt,
       summary: { ...batch.summary },
@@ -242,6 +332,12 @@ export class InMemoryBatchStore extends BatchStore implements OnModuleDestroy {
   }
 
   async ping(): Promise<void> {}
+
+  private countUnfinished(caller: string, items: number): void {
+    const count = (this.unfinishedItems.get(caller) ?? 0) + items;
+    if (count > 0) this.unfinishedItems.set(caller, count);
+    else this.unfinishedItems.delete(caller);
+  }
 
   private require(batchId: string): MemoryBatch {
     const batch = this.batches.get(batchId);

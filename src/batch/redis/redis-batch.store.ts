@@ -1,10 +1,11 @@
 import { Injectable, Logger } from '@nestjs/common';
 import type { Redis } from 'ioredis';
+import { DEFAULT_CALLER } from '../../config/api-keys.js';
 import { ValidationFailedError } from '../../lib/domain-error.js';
 import { nextSlice } from '../../cxone/transport/turn-budget.js';
 import { AppConfig } from '../../config/app-config.js';
 import { isRedisUnavailable, notReady, RedisConnection } from '../../redis/redis.connection.js';
-import { BatchStore, type IdempotencyRecord } from '../core/batch.store.js';
+import { BatchStore, type IdempotencyRecord, type RedriveResult } from '../core/batch.store.js';
 import {
   ownIdOf,
   SUMMARY_FIELD,
@@ -12,21 +13,27 @@ import {
   type BatchMeta,
   type BatchStatus,
   type BatchSummary,
+  type FailureReason,
   type ItemOutcome,
   type ItemPage,
   type ItemStatus,
   type LatencySummary,
+  type RedrivableStatus,
   type StoredItem,
 } from '../core/batch.types.js';
 import { latencyBucket, summarizeLatency } from '../core/latency-histogram.js';
 import { RedisBatchKeys } from './redis-batch.keys.js';
 import {
   CANCEL,
+  MARK_FAILED,
   MARK_FINISHED,
   MARK_RUNNING,
+  META_FIELD_NAMES,
   PAGE_BY_STATUS,
   PAYLOADS,
   RECORD_OUTCOME,
+  REDRIVE,
+  RETUNE,
 } from './redis-batch.scripts.js';
 
 /** Unfinished batches (and the global indexes) expire after this if nothing finishes them. */
@@ -39,6 +46,12 @@ const READ_SLICE = 4000;
 export interface UnfinishedBatch {
   batchId: string;
   total: number;
+  /** Undefined for a batch stored before batches had callers. */
+  caller?: string;
+}
+
+function unfinishedMember({ batchId, total, caller }: UnfinishedBatch): string {
+  return caller === undefined ? `${batchId}:${total}` : `${batchId}:${total}:${caller}`;
 }
 
 type ScriptReply = (string | number | null | ScriptReply)[];
@@ -48,12 +61,21 @@ interface BatchScripts {
   batchMarkRunning(...args: (string | number)[]): Promise<number>;
   batchMarkFinished(...args: (string | number)[]): Promise<(string | null)[] | null>;
   batchCancel(...args: (string | number)[]): Promise<(string | null)[] | null>;
+  batchMarkFailed(...args: (string | number)[]): Promise<(string | null)[] | null>;
+  batchRetune(...args: (string | number)[]): Promise<(string | null)[] | null>;
+  batchRedrive(...args: (string | number)[]): Promise<(string | number | null)[]>;
   batchPayloads(...args: (string | number)[]): Promise<ScriptReply | null>;
-  batchPageByStatus(...args: (string | number)[]): Promise<ScriptReply>;
+  batchPageByStatus(...args: (string | number)[]): Promise<ScriptReply | null>;
 }
 
-/** The part of BatchMeta that never changes after creation, stored as one JSON field. */
-type MetaDoc = Omit<BatchMeta, 'status' | 'startedAt' | 'finishedAt'>;
+/**
+ * The part of BatchMeta that never changes after creation, stored as one JSON field; the fields
+ * that do change (status, times, `maxWorkers`, failure reason, redrives) are fields of the hash.
+ */
+type MetaDoc = Omit<
+  BatchMeta,
+  'status' | 'startedAt' | 'finishedAt' | 'failureReason' | 'redriveCount'
+>;
 
 const CANCELLED_OUTCOME: ItemOutcome = {
   status: 'cancelled',
@@ -101,16 +123,19 @@ export class RedisBatchStore extends BatchStore {
     };
     define('batchRecordOutcome', RECORD_OUTCOME, 6);
     define('batchMarkRunning', MARK_RUNNING, 1);
-    define('batchMarkFinished', MARK_FINISHED, 13);
-    define('batchCancel', CANCEL, 13);
+    define('batchMarkFinished', MARK_FINISHED, 14);
+    define('batchCancel', CANCEL, 14);
+    define('batchMarkFailed', MARK_FAILED, 14);
+    define('batchRetune', RETUNE, 1);
+    define('batchRedrive', REDRIVE, 14);
     define('batchPayloads', PAYLOADS, 2);
-    define('batchPageByStatus', PAGE_BY_STATUS, 3);
+    define('batchPageByStatus', PAGE_BY_STATUS, 4);
     this.redis = redis as Redis & BatchScripts;
   }
 
   async create(meta: BatchMeta, payloads: unknown[]): Promise<void> {
     const k = this.keys.of(meta.batchId);
-    const { status, startedAt, finishedAt, ...doc } = meta;
+    const { status, startedAt, finishedAt, failureReason: _, redriveCount: __, ...doc } = meta;
     const chunkSize = meta.options.chunkSize;
     const ttl = this.unfinishedTtlSeconds;
     const createdAtMs = Date.parse(meta.createdAt);
@@ -127,6 +152,7 @@ export class RedisBatchStore extends BatchStore {
     }
     tx.hset(k.meta, {
       doc: JSON.stringify(doc satisfies MetaDoc),
+      caller: meta.caller,
       status,
       startedAt: startedAt ?? '',
       finishedAt: finishedAt ?? '',
@@ -140,10 +166,23 @@ export class RedisBatchStore extends BatchStore {
       latencyMax: 0,
     });
     for (const key of [k.meta, k.payloads, k.ids, k.status.pending]) tx.expire(key, ttl);
+    const callerBatches = this.keys.batchesOf(meta.caller);
     tx.zadd(this.keys.batches, createdAtMs, meta.batchId);
-    tx.zadd(this.keys.unfinished, createdAtMs, `${meta.batchId}:${payloads.length}`);
+    tx.zadd(callerBatches, createdAtMs, meta.batchId);
+    tx.zadd(
+      this.keys.unfinished,
+      createdAtMs,
+      unfinishedMember({ batchId: meta.batchId, total: payloads.length, caller: meta.caller }),
+    );
     tx.incrby(this.keys.queuedItems, payloads.length);
-    for (const key of [this.keys.batches, this.keys.unfinished, this.keys.queuedItems])
+    tx.hincrby(this.keys.queuedItemsByCaller, meta.caller, payloads.length);
+    for (const key of [
+      this.keys.batches,
+      callerBatches,
+      this.keys.unfinished,
+      this.keys.queuedItems,
+      this.keys.queuedItemsByCaller,
+    ])
       tx.expire(key, ttl);
     await this.call(() => tx.exec());
   }
@@ -173,7 +212,7 @@ export class RedisBatchStore extends BatchStore {
 
   async getMeta(batchId: string): Promise<BatchMeta | undefined> {
     const fields = await this.call(() =>
-      this.redis.hmget(this.keys.of(batchId).meta, 'doc', 'status', 'startedAt', 'finishedAt'),
+      this.redis.hmget(this.keys.of(batchId).meta, ...META_FIELD_NAMES),
     );
     return toMeta(fields);
   }
@@ -197,9 +236,15 @@ export class RedisBatchStore extends BatchStore {
 
   async recordedIn(batchId: string, start: number, end: number): Promise<boolean[]> {
     if (end <= start) return [];
-    const pending = await this.call(() =>
-      this.redis.zrange(this.keys.of(batchId).status.pending, start, String(end - 1), 'BYSCORE'),
+    const k = this.keys.of(batchId);
+    const [exists, pending] = await this.call(() =>
+      Promise.all([
+        this.redis.exists(k.meta),
+        this.redis.zrange(k.status.pending, start, String(end - 1), 'BYSCORE'),
+      ]),
     );
+    // No pending set also means "all recorded", so only the meta tells an unknown batch apart.
+    if (exists === 0) throw new Error(`batch ${batchId} is not in the store`);
     const recorded = new Array<boolean>(end - start).fill(true);
     for (const index of pending) recorded[Number(index) - start] = false;
     return recorded;
@@ -266,6 +311,54 @@ export class RedisBatchStore extends BatchStore {
     return meta;
   }
 
+  async markFailed(
+    batchId: string,
+    reason: FailureReason,
+    at: string,
+  ): Promise<BatchMeta | undefined> {
+    const k = this.keys.of(batchId);
+    const fields = await this.call(() =>
+      this.redis.batchMarkFailed(
+        ...this.endKeys(batchId),
+        at,
+        this.retentionSeconds,
+        batchId,
+        reason,
+      ),
+    );
+    const meta = toMeta(fields);
+    if (meta) await this.expireIdempotencyKey(k.idempotencyRef);
+    return meta;
+  }
+
+  async retune(batchId: string, maxWorkers: number): Promise<BatchMeta | undefined> {
+    const fields = await this.call(() =>
+      this.redis.batchRetune(this.keys.of(batchId).meta, maxWorkers),
+    );
+    return toMeta(fields);
+  }
+
+  async redrive(batchId: string, statuses: readonly RedrivableStatus[]): Promise<RedriveResult> {
+    const current = await this.getMeta(batchId);
+    if (!current) return { refused: 'unknown' };
+    const k = this.keys.of(batchId);
+    const reply = await this.call(() =>
+      this.redis.batchRedrive(
+        ...this.endKeys(batchId),
+        this.unfinishedTtlSeconds,
+        batchId,
+        Date.parse(current.createdAt),
+        ...statuses,
+      ),
+    );
+    const [answer, redriven, ...fields] = reply;
+    if (answer !== 'ok') return { refused: answer as 'unknown' | 'unfinished' | 'no-match' };
+    const meta = toMeta(fields as (string | null)[]);
+    if (!meta) return { refused: 'unknown' };
+    await this.expireIdempotencyKey(k.idempotencyRef, this.unfinishedTtlSeconds);
+    return { redriven: Number(redriven), meta };
+  }
+
   async summary(batchId: string): Promise<BatchSummary> {
     const values = await this.call(() =>
       this.redis.hmget(this.keys.of(batchId).meta, ...SUMMARY_FIELDS),
@@ -278,9 +371,10 @@ export class RedisBatchStore extends BatchStore {
 
   async latency(batchId: string): Promise<LatencySummary> {
     const k = this.keys.of(batchId);
-    const [buckets, max] = await this.call(() =>
-      Promise.all([this.redis.hgetall(k.latency), this.redis.hget(k.meta, 'latencyMax')]),
+    const [buckets, [total, max]] = await this.call(() =>
+      Promise.all([this.redis.hgetall(k.latency), this.redis.hmget(k.meta, 'total', 'latencyMax')]),
     );
+    if (total === null) throw new Error(`batch ${batchId} is not in the store`);
     const counts = new Map<number, number>();
     for (const [bucket, count] of Object.entries(buckets))
       counts.set(Number(bucket), Number(count));
@@ -296,8 +390,9 @@ export class RedisBatchStore extends BatchStore {
     const k = this.keys.of(batchId);
     if (status !== undefined) {
       const reply = await this.call(() =>
-        this.redis.batchPageByStatus(k.status[status], k.outcomes, k.ids, offset, limit),
+        this.redis.batchPageByStatus(k.meta, k.status[status], k.outcomes, k.ids, offset, limit),
       );
+      if (reply === null) throw new Error(`batch ${batchId} is not in the store`);
       const [total, indexes, outcomes, ids] = reply as [
         number,
         string[],
@@ -314,7 +409,7 @@ export class RedisBatchStore extends BatchStore {
       );
       return { items, total };
     }
-    const [total, batchStatus] = await this.call(() => this.redis.hmget(k.meta, 'total', 'status'));
+    const total = await this.call(() => this.redis.hget(k.meta, 'total'));
     if (total === null) throw new Error(`batch ${batchId} is not in the store`);
     const indexes: string[] = [];
     for (let index = offset; index < Math.min(offset + limit, Number(total)); index++)
@@ -323,10 +418,21 @@ export class RedisBatchStore extends BatchStore {
     const [outcomes, ids] = await this.call(() =>
       Promise.all([this.redis.hmget(k.outcomes, ...indexes), this.redis.hmget(k.ids, ...indexes)]),
     );
-    // An item with no outcome in a cancelled batch was cancelled (cancel stores no per-item outcome).
-    const missing = (batchStatus as BatchStatus) === 'cancelled' ? CANCELLED_OUTCOME : undefined;
+    // An item with no outcome is pending, or was cancelled (cancel stores no per-item outcome):
+    // the pending set tells which.
+    const unrecorded = indexes.filter((_, i) => outcomes[i] === null);
+    const pendingScores =
+      unrecorded.length === 0
+        ? []
+        : await this.call(() => this.redis.zmscore(k.status.pending, ...unrecorded));
+    const pending = new Set(unrecorded.filter((_, i) => pendingScores[i] !== null));
     const items = indexes.map((index, i) =>
-      storedItem(Number(index), ids[i], outcomes[i], missing),
+      storedItem(
+        Number(index),
+        ids[i],
+        outcomes[i],
+        pending.has(index) ? undefined : CANCELLED_OUTCOME,
+      ),
     );
     return { items, total: Number(total) };
   }
@@ -334,8 +440,10 @@ export class RedisBatchStore extends BatchStore {
   async list(
     limit: number,
     cursor?: string,
+    caller?: string,
   ): Promise<{ batches: BatchListEntry[]; nextCursor: string | null }> {
-    const after = cursor ? decodeCursor(cursor) : undefined;
+    const after = cursor !== undefined ? decodeCursor(cursor) : undefined;
+    const listKey = caller === undefined ? this.keys.batches : this.keys.batchesOf(caller);
     const found: { entry: BatchListEntry; score: number }[] = [];
     const expired: string[] = [];
     let offset = 0;
@@ -344,7 +452,7 @@ export class RedisBatchStore extends BatchStore {
       const max = after ? String(after.score) : '+inf';
       const window = await this.call(() =>
         this.redis.zrange(
-          this.keys.batches,
+          listKey,
           max,
           '-inf',
           'BYSCORE',
@@ -377,16 +485,17 @@ export class RedisBatchStore extends BatchStore {
           expired.push(batchId);
           return;
         }
-        const { actionId, createdAt } = JSON.parse(doc) as MetaDoc;
+        const { actionId, createdAt, caller: owner } = JSON.parse(doc) as Partial<MetaDoc>;
         const summary = Object.fromEntries(
           SUMMARY_FIELDS.map((field, j) => [field, Number(counts[j])]),
         );
         found.push({
           entry: {
             batchId,
-            actionId,
+            actionId: actionId as string,
+            caller: owner ?? DEFAULT_CALLER,
             status: status as BatchStatus,
-            createdAt,
+            createdAt: createdAt as string,
             summary: summary as unknown as BatchSummary,
           },
           score,
@@ -396,7 +505,7 @@ export class RedisBatchStore extends BatchStore {
     }
     if (expired.length > 0) {
       // Batches past their retention leave their list entry behind; drop it on the way.
-      await this.call(() => this.redis.zrem(this.keys.batches, ...expired));
+      await this.call(() => this.redis.zrem(listKey, ...expired));
     }
     const page = found.slice(0, limit);
     const last = page.at(-1);
@@ -415,35 +524,55 @@ export class RedisBatchStore extends BatchStore {
     return Math.max(0, Number(value ?? 0));
   }
 
+  async unfinishedItemsOf(caller: string): Promise<number> {
+    const value = await this.call(() => this.redis.hget(this.keys.queuedItemsByCaller, caller));
+    return Math.max(0, Number(value ?? 0));
+  }
+
   /** Unfinished batches created before `before` (epoch ms), oldest first, at most `limit`. */
   async unfinishedBefore(before: number, limit: number): Promise<UnfinishedBatch[]> {
     const members = await this.call(() =>
       this.redis.zrange(this.keys.unfinished, '-inf', String(before), 'BYSCORE', 'LIMIT', 0, limit),
     );
     return members.map((member) => {
-      const at = member.lastIndexOf(':');
-      return { batchId: member.slice(0, at), total: Number(member.slice(at + 1)) };
+      const [batchId, total, caller] = member.split(':');
+      return { batchId, total: Number(total), ...(caller === undefined ? {} : { caller }) };
     });
   }
 
   /** Forgets an unfinished batch that expired before it finished, so the intake count does not leak. */
-  async forgetUnfinished({ batchId, total }: UnfinishedBatch): Promise<void> {
+  async forgetUnfinished(batch: UnfinishedBatch): Promise<void> {
+    const { batchId, total, caller } = batch;
     await this.call(async () => {
-      if ((await this.redis.zrem(this.keys.unfinished, `${batchId}:${total}`)) === 0) return;
+      if ((await this.redis.zrem(this.keys.unfinished, unfinishedMember(batch))) === 0) return;
       const queued = Number((await this.redis.get(this.keys.queuedItems)) ?? 0);
       await this.redis.decrby(this.keys.queuedItems, Math.min(total, Math.max(queued, 0)));
-      this.logger.warn({ batch_id: batchId }, 'Batch expired before it finished');
+      if (caller !== undefined) {
+        const left = Number((await this.redis.hget(this.keys.queuedItemsByCaller, caller)) ?? 0);
+        if (left > total) await this.redis.hincrby(this.keys.queuedItemsByCaller, caller, -total);
+        else await this.redis.hdel(this.keys.queuedItemsByCaller, caller);
+      }
+      this.logger.warn({ batch_id: batchId, caller }, 'Batch expired before it finished');
     });
   }
 
   private endKeys(batchId: string): string[] {
-    return [...this.keys.of(batchId).all, this.keys.unfinished, this.keys.queuedItems];
+    return [
+      ...this.keys.of(batchId).all,
+      this.keys.unfinished,
+      this.keys.queuedItems,
+      this.keys.queuedItemsByCaller,
+    ];
   }
 
-  private async expireIdempotencyKey(refKey: string): Promise<void> {
+  /** The Idempotency-Key that created the batch lives as long as the batch (by default: retention). */
+  private async expireIdempotencyKey(
+    refKey: string,
+    seconds = this.retentionSeconds,
+  ): Promise<void> {
     await this.call(async () => {
       const idempotencyKey = await this.redis.get(refKey);
-      if (idempotencyKey !== null) await this.redis.expire(idempotencyKey, this.retentionSeconds);
+      if (idempotencyKey !== null) await this.redis.expire(idempotencyKey, seconds);
     });
   }
 
@@ -460,14 +589,21 @@ export class RedisBatchStore extends BatchStore {
   }
 }
 
+/** A batch's meta from its hash fields, in `META_FIELD_NAMES` order. */
 function toMeta(fields: (string | null)[] | null): BatchMeta | undefined {
   if (!fields || !fields[0]) return undefined;
-  const [doc, status, startedAt, finishedAt] = fields;
+  const [doc, status, startedAt, finishedAt, maxWorkers, failureReason, redriveCount] = fields;
+  const stored = JSON.parse(doc) as Omit<MetaDoc, 'caller'> & { caller?: string };
   return {
-    ...(JSON.parse(doc) as MetaDoc),
+    ...stored,
+    // A batch stored before batches had callers belongs to the caller of a bare key.
+    caller: stored.caller ?? DEFAULT_CALLER,
+    options: maxWorkers ? { ...stored.options, maxWorkers: Number(maxWorkers) } : stored.options,
     status: status as BatchStatus,
     startedAt: startedAt || null,
     finishedAt: finishedAt || null,
+    ...(failureReason ? { failureReason: failureReason as FailureReason } : {}),
+    ...(redriveCount ? { redriveCount: Number(redriveCount) } : {}),
   };
 }
 

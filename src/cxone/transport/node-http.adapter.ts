@@ -63,7 +63,7 @@ const MAX_TARGETS = 1024;
 
 /**
  * The parsed target of each URL the adapter has sent to, so a call does not parse its URL and
- * turn it into request options again (about 2 µs a call on the reference machine).
+ * turn it into request options again.
  */
 function targetCache(): (config: InternalAxiosRequestConfig) => Target {
   const targets = new Map<string, Target>();
@@ -88,12 +88,12 @@ function targetCache(): (config: InternalAxiosRequestConfig) => Target {
 type Interruption = 'timeout' | 'cancel' | 'too-large';
 
 /**
- * Sends axios requests over `node:http` keep-alive agents instead of axios's own http adapter
- * (follow-redirects, proxies, streams, decompression: 163 µs per call against undici's 63 in an
- * earlier isolated measurement; this adapter is within 15–30 µs of undici through axios). The
- * interceptors, axios-retry and error shapes stay axios's. A socket freed by an answer serves the
- * next call at once, in the same event-loop turn; undici, tried before, waits a turn before
- * reusing an idle socket, so under load every call also waited for the turn's other answers.
+ * Sends axios requests over `node:http` keep-alive agents instead of axios's own http adapter,
+ * whose redirect following, proxies, streams and decompression (none of which CXone calls use)
+ * cost CPU on every call. The interceptors, axios-retry and error shapes stay axios's. A socket
+ * freed by an answer serves the next call at once, in the same event-loop turn; undici, tried
+ * before, waits a turn before reusing an idle socket, so under load every call also waited for
+ * the turn's other answers.
  * Implements what the adapter owns in axios: the per-request `timeout` (a hard deadline, reported
  * as ETIMEDOUT), `signal` (ERR_CANCELED), `validateStatus`, `maxContentLength`; redirects are
  * never followed.

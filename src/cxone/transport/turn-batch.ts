@@ -10,8 +10,7 @@ type Task = () => void;
  * Used to send the CXone requests a turn's answers started back to back rather than one between
  * each answer's continuation: on loopback (the simulator, a sidecar proxy) a socket write runs the
  * receiver's network stack and wakes the receiver, and a receiver woken once per burst instead of
- * once per request costs the sender about half the system time per call (15–19 against 6–8 µs
- * per call with 60 µs of work per answer, measured with a keep-alive loop). `maxDelayMs` bounds
+ * once per request costs the sender much less system time per call. `maxDelayMs` bounds
  * what a request waits for the rest of a busy turn.
  * A task must not throw (the adapter's sends do not): it would leave the rest of its batch unrun.
  */
@@ -40,8 +39,9 @@ export class TurnBatch {
 }
 
 /**
- * The process's one batch of outgoing CXone requests. A quarter of a millisecond: in CONTRACT
- * section 6 (a) the efficiency stays where sending at once puts it (0.963 against 0.964–0.967)
- * while the CPU per item falls by 12 %; 0.5 ms cost 0.005 of efficiency, a whole turn 0.011.
+ * The process's one batch of outgoing CXone requests. A quarter of a millisecond: short enough
+ * that a latency-bound batch keeps the efficiency of sending at once, long enough to gather a
+ * turn's requests; a longer bound, or a whole turn, measurably delays the calls (bench scenario a,
+ * see bench/README.md).
  */
 export const outgoing = new TurnBatch(0.25);

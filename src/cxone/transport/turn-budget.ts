@@ -8,9 +8,9 @@ type Task = () => void;
  * loop has read its sockets again. Order is kept, and every turn runs at least one task.
  *
  * Used for the continuation of each CXone answer (axios, the client, the runner, the next call):
- * run where the answer is read, a saturated service worked through a hundred answers (about
- * 20 ms) in one turn before it even read a status poll that arrived meanwhile. Handed on here,
- * the reading turn only parses answers and serves requests, and a poll waits for one slice.
+ * run where the answer is read, a saturated service worked through a hundred answers in one
+ * turn before it even read a status poll that arrived meanwhile. Handed on here, the reading
+ * turn only parses answers and serves requests, and a poll waits for one slice.
  */
 export class TurnBudget {
   private markerQueued = false;

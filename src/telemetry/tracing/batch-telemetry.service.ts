@@ -127,6 +127,7 @@ class Run implements RunTelemetry {
       {
         event: 'batch.started',
         batch_id: meta.batchId,
+        caller: meta.caller,
         trace_id: meta.traceId,
         action_id: meta.actionId,
         items: meta.total,
@@ -182,7 +183,8 @@ class Run implements RunTelemetry {
 
   finished(meta: BatchMeta, summary: BatchSummary): void {
     this.done = true;
-    const status = meta.status === 'cancelled' ? 'cancelled' : 'completed';
+    const status =
+      meta.status === 'cancelled' || meta.status === 'failed' ? meta.status : 'completed';
     const runMs = elapsedMs(meta.startedAt, meta.finishedAt);
     this.metrics.recordCancelledItems(meta.actionId, summary.cancelled);
     this.metrics.recordBatch(meta.actionId, status, runMs === undefined ? undefined : runMs / 1000);
@@ -190,9 +192,11 @@ class Run implements RunTelemetry {
       {
         event: `batch.${status}`,
         batch_id: meta.batchId,
+        caller: meta.caller,
         trace_id: meta.traceId,
         action_id: meta.actionId,
         status,
+        ...(meta.failureReason ? { failure_reason: meta.failureReason } : {}),
         summary: summaryFields(summary),
         duration_ms: runMs ?? 0,
         total_ms: elapsedMs(meta.createdAt, meta.finishedAt),
@@ -235,11 +239,27 @@ export class OtelBatchTelemetry extends BatchTelemetry {
       {
         event: 'batch.accepted',
         batch_id: meta.batchId,
+        caller: meta.caller,
         trace_id: meta.traceId,
         action_id: meta.actionId,
         items: meta.total,
       },
       'Batch accepted',
+    );
+  }
+
+  redriven(meta: BatchMeta, items: number): void {
+    this.metrics.recordBatch(meta.actionId, 'queued');
+    log(
+      {
+        event: 'batch.redriven',
+        batch_id: meta.batchId,
+        trace_id: meta.traceId,
+        action_id: meta.actionId,
+        items,
+        redrive_count: meta.redriveCount ?? 0,
+      },
+      'Batch redriven',
     );
   }
 
