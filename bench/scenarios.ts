@@ -23,7 +23,7 @@ export const SCENARIO_IDS: readonly ScenarioId[] = [
   'tenant-cap-2',
 ];
 
-/** A tenant with a capacity (CONTRACT section 7): several batches asking more than it takes. */
+/** A tenant with a capacity (docs/tenant-protection.md): several batches asking more than it takes. */
 export interface TenantSpec {
   /** Batches submitted at once; `items` and `max_workers` are each one's × this. */
   batches: number;

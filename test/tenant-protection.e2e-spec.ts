@@ -11,9 +11,9 @@ import { deleteKeys, describeWithRedis, SHARED_REDIS_URL, uniquePrefix } from '.
 import { serviceApi, startService, type ServiceProcess } from './helpers/service-process.js';
 import { startTestApp } from './helpers/test-app.js';
 
-// Tenant protection end to end (CONTRACT section 7), against the simulator with a capacity: the
-// pause after a 429 with Retry-After, the cluster-wide budget, and the adaptive concurrency, in
-// one process and across two replicas on Redis.
+// Tenant protection end to end (docs/tenant-protection.md), against the simulator with a
+// capacity: the pause after a 429 with Retry-After, the cluster-wide budget, and the adaptive
+// concurrency, in one process and across two replicas on Redis.
 
 const RECENT_CALLS = 20_000;
 /**
