@@ -19,10 +19,6 @@ const PLANNED: ReadonlySet<string> = new Set([
   // callbacks delivered at least once, signed per caller
   'CALLBACK_SECRETS',
   'CALLBACK_MAX_ATTEMPTS',
-  // protecting the CXone tenant
-  'CXONE_TENANT_MAX_CONCURRENCY',
-  'CXONE_RATE_LIMIT_PER_SECOND',
-  'ADAPTIVE_CONCURRENCY',
 ]);
 
 /**

@@ -4,6 +4,7 @@ import { CxoneClient } from '../cxone/cxone.client.js';
 import { CxoneModule } from '../cxone/cxone.module.js';
 import { RedisDurabilityCheck } from '../redis/redis-durability.check.js';
 import { RedisModule } from '../redis/redis.module.js';
+import { TenantModule } from '../tenant/tenant.module.js';
 import { ActionExecutor } from './core/action-executor.js';
 import { BatchController } from './api/batch.controller.js';
 import { BatchLifecycle } from './core/batch.lifecycle.js';
@@ -57,7 +58,7 @@ export class BatchModule {
     return {
       module: BatchModule,
       // RedisModule is global: the circuit breaker and the cache find the connection too.
-      imports: [...(config.redis.url ? [RedisModule] : []), CxoneModule],
+      imports: [...(config.redis.url ? [RedisModule] : []), CxoneModule, TenantModule],
       controllers: [BatchController],
       providers: [
         ...storageProviders(config),

@@ -9,6 +9,8 @@ import { BatchTelemetry, noopBatchTelemetry } from './batch-telemetry.js';
 import { BatchQueue } from './batch.queue.js';
 import { BatchRunner } from './batch.runner.js';
 import { BatchStore } from './batch.store.js';
+import { effectiveWorkers } from '../../tenant/effective-workers.js';
+import { TenantBudget } from '../../tenant/tenant-budget.js';
 import type {
   BatchListEntry,
   BatchMeta,
@@ -26,10 +28,20 @@ export interface SubmitResult {
   created: boolean;
 }
 
+/** A batch's concurrency as it stands (status body `limits`). */
+export interface BatchLimits {
+  maxWorkers: number;
+  /** What it may use now: `max_workers` within its share of the action's adaptive limit and the tenant bound. */
+  effectiveWorkers: number;
+  /** ISO time until which its action is paused (a 429's Retry-After); null: not paused. */
+  pausedUntil: string | null;
+}
+
 export interface BatchView {
   meta: BatchMeta;
   summary: BatchSummary;
   latency: LatencySummary;
+  limits: BatchLimits;
   page: ItemPage;
   offset: number;
   limit: number;
@@ -57,6 +69,7 @@ export class BatchService {
     private readonly store: BatchStore,
     private readonly queue: BatchQueue,
     private readonly runner: BatchRunner,
+    private readonly budget: TenantBudget,
     @Optional() private readonly telemetry: BatchTelemetry = noopBatchTelemetry,
   ) {}
 
@@ -137,12 +150,28 @@ export class BatchService {
     status?: ItemStatus,
   ): Promise<BatchView> {
     const meta = await this.requireOwned(batchId, caller);
-    const [summary, latency, page] = await Promise.all([
+    const [summary, latency, page, limits] = await Promise.all([
       this.store.summary(batchId),
       this.store.latency(batchId),
       this.store.page(batchId, offset, limit, status),
+      this.limitsOf(meta),
     ]);
-    return { meta, summary, latency, page, offset, limit };
+    return { meta, summary, latency, limits, page, offset, limit };
+  }
+
+  private async limitsOf(meta: BatchMeta): Promise<BatchLimits> {
+    const { maxWorkers } = meta.options;
+    const action = await this.budget.limits(meta.actionId);
+    return {
+      maxWorkers,
+      effectiveWorkers: effectiveWorkers(
+        meta.batchId,
+        maxWorkers,
+        action,
+        this.budget.tenantMaxConcurrency,
+      ),
+      pausedUntil: action.pausedUntil === null ? null : new Date(action.pausedUntil).toISOString(),
+    };
   }
 
   async cancel(batchId: string, caller: Caller): Promise<BatchView> {

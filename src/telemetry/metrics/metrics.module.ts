@@ -1,6 +1,7 @@
 import { Global, Module, type DynamicModule, type Provider } from '@nestjs/common';
 import { AppConfig } from '../../config/app-config.js';
 import { CxoneModule } from '../../cxone/cxone.module.js';
+import { TenantModule } from '../../tenant/tenant.module.js';
 import { MetricsCollector } from './metrics.collector.js';
 import { MetricsController } from './metrics.controller.js';
 import { MetricsRegistry } from './metrics.registry.js';
@@ -44,7 +45,11 @@ export class MetricsModule {
   static register(config: AppConfig): DynamicModule {
     return {
       module: MetricsModule,
-      imports: [OpenTelemetryModule.forRoot({ metrics: { hostMetrics: false } }), CxoneModule],
+      imports: [
+        OpenTelemetryModule.forRoot({ metrics: { hostMetrics: false } }),
+        CxoneModule,
+        TenantModule,
+      ],
       controllers:
         config.metrics.enabled && config.metrics.port === undefined ? [MetricsController] : [],
       providers: [...metricsProviders(config), MetricsCollector],

@@ -55,6 +55,7 @@ export class OrchestratorMetrics implements OnApplicationShutdown {
   readonly circuitState: ObservableGauge;
   readonly callsInFlightGauge: ObservableGauge;
   readonly queuedItems: ObservableGauge;
+  readonly concurrencyLimit: ObservableGauge;
 
   private readonly httpDuration: LocalHistogram;
   private readonly callDuration: LocalHistogram;
@@ -152,6 +153,10 @@ export class OrchestratorMetrics implements OnApplicationShutdown {
     this.queuedItems = gauge(
       'orchestrator_queued_items',
       'Items of accepted batches that have not finished (the intake limit counts these).',
+    );
+    this.concurrencyLimit = gauge(
+      'cxone_concurrency_limit',
+      'CXone calls of an action allowed in flight at once across the cluster: the adaptive limit once CXone has refused the action, else what its running batches ask (their max_workers).',
     );
   }
 
