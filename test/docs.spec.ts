@@ -24,9 +24,6 @@ const PLANNED: ReadonlySet<string> = new Set([
   'ADMIN_CALLERS',
   'CALLER_RATE_LIMIT',
   'CALLER_MAX_QUEUED_ITEMS',
-  // callbacks delivered at least once, signed per caller
-  'CALLBACK_SECRETS',
-  'CALLBACK_MAX_ATTEMPTS',
   // protecting the CXone tenant
   'CIRCUIT_MIN_TIMEOUT_MS',
   'CXONE_TENANT_MAX_CONCURRENCY',

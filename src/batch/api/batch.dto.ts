@@ -202,6 +202,21 @@ export class ItemDto {
   @ApiPropertyOptional({ example: 48 }) latency_ms?: number;
 }
 
+export class CallbackStateDto {
+  @ApiProperty({ enum: ['pending', 'delivered', 'failed'], example: 'delivered' }) status: string;
+  @ApiProperty({ example: 2, description: 'Attempts made (or under way) so far.' })
+  attempts: number;
+  @ApiProperty({
+    nullable: true,
+    type: String,
+    example: 'answered 503',
+    description: 'What the latest failed attempt met.',
+  })
+  last_error: string | null;
+  @ApiProperty({ nullable: true, type: String, example: '2026-11-24T10:05:00.000Z' })
+  delivered_at: string | null;
+}
+
 export class BatchStatusDto {
   @ApiProperty() batch_id: string;
   @ApiProperty({ example: 'lookup-customer' }) action_id: string;
@@ -213,6 +228,12 @@ export class BatchStatusDto {
   @ApiProperty({ example: 0.98, minimum: 0, maximum: 1 }) progress: number;
   @ApiProperty({ type: SummaryDto }) summary: SummaryDto;
   @ApiProperty({ type: LatencyDto }) latency_ms: LatencyDto;
+  @ApiProperty({
+    type: CallbackStateDto,
+    nullable: true,
+    description: 'The callback delivery; null without callback_url.',
+  })
+  callback: CallbackStateDto | null;
   @ApiProperty({ type: [ItemDto] }) items: ItemDto[];
   @ApiProperty({ type: PaginationDto }) pagination: PaginationDto;
 }

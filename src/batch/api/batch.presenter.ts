@@ -51,6 +51,12 @@ export function statusBody(view: BatchView) {
     progress: summary.total === 0 ? 1 : Math.round((done / summary.total) * 10000) / 10000,
     summary,
     latency_ms: latency,
+    callback: view.callback && {
+      status: view.callback.status,
+      attempts: view.callback.attempts,
+      last_error: view.callback.lastError,
+      delivered_at: view.callback.deliveredAt,
+    },
     items: page.items.map(itemBody),
     pagination: { offset, limit, total: page.total },
   };

@@ -3,6 +3,7 @@ import { validateSync } from 'class-validator';
 import { ValidationFailedError, type FieldError } from '../../lib/domain-error.js';
 import { flattenValidationErrors } from '../../http/validation.js';
 import type { AppConfig } from '../../config/app-config.js';
+import { CallbackHostPolicy } from '../../callback/core/address-policy.js';
 import type { ParsedBatch } from '../core/batch.types.js';
 import { ExecuteBatchDto } from './batch.dto.js';
 
@@ -13,19 +14,6 @@ const MAX_REPORTED_ITEM_ERRORS = 10;
  * the stack: such a payload is refused here rather than failing later.
  */
 export const MAX_PAYLOAD_DEPTH = 100;
-
-function callbackProblem(value: string, allowedHosts: string[]): string | undefined {
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    return 'must be an absolute https URL';
-  }
-  if (url.username || url.password) return 'must not carry credentials';
-  if (url.protocol === 'https:') return undefined;
-  if (url.protocol === 'http:' && allowedHosts.includes(url.hostname)) return undefined;
-  return 'must be https (http only for hosts in CALLBACK_ALLOWED_HOSTS)';
-}
 
 /** Whether `root` holds objects or arrays nested more than `limit` levels (iterative: any depth). */
 function nestedDeeperThan(root: object, limit: number): boolean {
@@ -95,7 +83,9 @@ export function parseExecuteBatch(body: unknown, config: AppConfig): ParsedBatch
     });
   }
   if (typeof dto.callback_url === 'string') {
-    const problem = callbackProblem(dto.callback_url, config.callback.allowedHosts);
+    const problem = new CallbackHostPolicy(config.callback.allowedHosts).intakeProblem(
+      dto.callback_url,
+    );
     if (problem) errors.push({ field: 'callback_url', message: problem });
   }
   if (errors.length > 0) throw new ValidationFailedError(errors);

@@ -1,5 +1,6 @@
 import { Injectable, Logger, Optional } from '@nestjs/common';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { CallbackDispatcher } from '../../callback/core/callback-dispatcher.js';
 import {
   BatchTelemetry,
   type ChunkTelemetry,
@@ -9,7 +10,6 @@ import {
 import { ActionExecutor } from './action-executor.js';
 import { BatchStore } from './batch.store.js';
 import type { BatchMeta, ItemOutcome } from './batch.types.js';
-import { CallbackService } from './callback.service.js';
 import { ConcurrencyGate } from './concurrency-gate.js';
 import { failureOutcome, successOutcome } from './item-outcome.js';
 
@@ -40,7 +40,7 @@ const STORE_RETRY_BUDGET_MS = 10 * 60_000;
 /**
  * Runs one batch to its end: loads it chunk by chunk, keeps at most `max_workers` items in flight
  * (each through the process-wide concurrency gate), records every outcome, then finishes the batch
- * and sends the callback. Items already recorded (a run resumed on another replica) are skipped.
+ * (which stores its callback in the outbox). Items already recorded (a run resumed on another replica) are skipped.
  */
 @Injectable()
 export class BatchRunner {
@@ -52,7 +52,7 @@ export class BatchRunner {
     private readonly store: BatchStore,
     private readonly executor: ActionExecutor,
     private readonly gate: ConcurrencyGate,
-    private readonly callbacks: CallbackService,
+    private readonly callbacks: CallbackDispatcher,
     @Optional() private readonly telemetry: BatchTelemetry = noopBatchTelemetry,
   ) {}
 
@@ -214,7 +214,8 @@ export class BatchRunner {
     );
     if (finished) {
       run.finished(finished, summary);
-      this.callbacks.notify(finished, summary);
+      // markFinished stored the callback with the batch's end; deliver it now, not at the next poll.
+      if (finished.options.callbackUrl) this.callbacks.wake();
     }
   }
 

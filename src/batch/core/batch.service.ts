@@ -4,6 +4,9 @@ import { canonicalJson } from '../../lib/canonical-json.js';
 import { DomainError } from '../../lib/domain-error.js';
 import type { TraceContext } from '../../lib/trace-context.js';
 import { AppConfig } from '../../config/app-config.js';
+import { CallbackDispatcher } from '../../callback/core/callback-dispatcher.js';
+import { CallbackOutbox } from '../../callback/core/callback-outbox.js';
+import { NOT_YET_SENT, type CallbackState } from '../../callback/core/callback.types.js';
 import { BatchTelemetry, noopBatchTelemetry } from './batch-telemetry.js';
 import { BatchQueue } from './batch.queue.js';
 import { BatchRunner } from './batch.runner.js';
@@ -31,6 +34,8 @@ export interface BatchView {
   page: ItemPage;
   offset: number;
   limit: number;
+  /** null when the batch has no callback_url. */
+  callback: CallbackState | null;
 }
 
 const SATURATED_RETRY_AFTER_SECONDS = 5;
@@ -43,6 +48,8 @@ export class BatchService {
     private readonly store: BatchStore,
     private readonly queue: BatchQueue,
     private readonly runner: BatchRunner,
+    private readonly outbox: CallbackOutbox,
+    private readonly callbacks: CallbackDispatcher,
     @Optional() private readonly telemetry: BatchTelemetry = noopBatchTelemetry,
   ) {}
 
@@ -105,12 +112,22 @@ export class BatchService {
     status?: ItemStatus,
   ): Promise<BatchView> {
     const meta = await this.requireMeta(batchId);
-    const [summary, latency, page] = await Promise.all([
+    const hasCallback = meta.options.callbackUrl !== undefined;
+    const [summary, latency, page, callback] = await Promise.all([
       this.store.summary(batchId),
       this.store.latency(batchId),
       this.store.page(batchId, offset, limit, status),
+      hasCallback ? this.outbox.stateOf(batchId) : undefined,
     ]);
-    return { meta, summary, latency, page, offset, limit };
+    return {
+      meta,
+      summary,
+      latency,
+      page,
+      offset,
+      limit,
+      callback: hasCallback ? (callback ?? { ...NOT_YET_SENT }) : null,
+    };
   }
 
   async cancel(batchId: string): Promise<BatchView> {
@@ -123,6 +140,8 @@ export class BatchService {
       );
     }
     this.runner.stop(batchId);
+    // A batch cancelled while queued ended here, its callback stored with the end: send it now.
+    if (cancelled.finishedAt !== null && cancelled.options.callbackUrl) this.callbacks.wake();
     return this.status(batchId, 0, 50);
   }
 

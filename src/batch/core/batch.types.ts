@@ -46,6 +46,11 @@ export interface BatchMeta {
   /** The caller's W3C `tracestate`, forwarded unchanged on the batch's CXone calls. */
   traceState?: string;
   options: BatchOptions;
+  /**
+   * The caller that submitted the batch (its owner), whose callback secret signs its callback;
+   * a batch without one belongs to `default`.
+   */
+  caller?: string;
   total: number;
   createdAt: string;
   startedAt: string | null;

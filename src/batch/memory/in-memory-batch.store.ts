@@ -15,6 +15,8 @@ import {
   type StoredItem,
 } from '../core/batch.types.js';
 import { LatencyHistogram } from '../core/latency-histogram.js';
+import { deliveryAtEnd } from '../core/batch-callback.js';
+import { InMemoryCallbackOutbox } from './in-memory-callback.outbox.js';
 
 interface MemoryBatch {
   seq: number;
@@ -51,7 +53,10 @@ export class InMemoryBatchStore extends BatchStore implements OnModuleDestroy {
   private nextSeq = 1;
   private readonly sweeper: NodeJS.Timeout;
 
-  constructor(private readonly config: AppConfig) {
+  constructor(
+    private readonly config: AppConfig,
+    private readonly outbox: InMemoryCallbackOutbox = new InMemoryCallbackOutbox(),
+  ) {
     super();
     this.sweeper = setInterval(() => this.sweep(Date.now()), SWEEP_INTERVAL_MS).unref();
   }
@@ -72,6 +77,7 @@ export class InMemoryBatchStore extends BatchStore implements OnModuleDestroy {
       const finishedAt = batch.meta.finishedAt;
       if (finishedAt !== null && Date.parse(finishedAt) <= cutoff) {
         this.batches.delete(batchId);
+        this.outbox.forget(batchId);
         dropped += 1;
       }
     }
@@ -150,7 +156,10 @@ export class InMemoryBatchStore extends BatchStore implements OnModuleDestroy {
     const batch = this.batches.get(batchId);
     if (!batch) return undefined;
     if (batch.meta.status !== 'cancelled') batch.meta.status = 'completed';
-    batch.meta.finishedAt ??= finishedAt;
+    if (batch.meta.finishedAt === null) {
+      batch.meta.finishedAt = finishedAt;
+      this.writeCallback(batch);
+    }
     return { ...batch.meta };
   }
 
@@ -175,8 +184,17 @@ export class InMemoryBatchStore extends BatchStore implements OnModuleDestroy {
     batch.summary.cancelled += batch.summary.pending;
     batch.summary.pending = 0;
     // A batch that never started has nothing in flight: it is finished at once.
-    if (wasQueued) batch.meta.finishedAt = at;
+    if (wasQueued) {
+      batch.meta.finishedAt = at;
+      this.writeCallback(batch);
+    }
     return { ...batch.meta };
+  }
+
+  /** In the step that ends the batch, as the other stores do in their transaction. */
+  private writeCallback(batch: MemoryBatch): void {
+    const delivery = deliveryAtEnd(batch.meta, batch.summary);
+    if (delivery) this.outbox.write(delivery, Date.now());
   }
 
   async summary(batchId: string): Promise<BatchSummary> {

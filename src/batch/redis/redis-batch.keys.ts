@@ -15,10 +15,15 @@ import { ITEM_STATUSES, type ItemStatus } from '../core/batch.types.js';
  * | `batch:{id}:latency`                  | hash   | histogram bucket → count                           |
  * | `batch:{id}:status:<status>`          | zset   | indexes in that status (score = index)             |
  * | `batch:{id}:idempotency`              | string | name of the idempotency key that created it        |
+ * | `batch:{id}:callback`                 | hash   | its callback delivery, written when it ends        |
  * | `idempotency:<sha256 of the key>`     | string | `{batchId, bodyHash}`                              |
  * | `batches`                             | zset   | batch id by creation time (the list, newest first) |
  * | `unfinished`                          | zset   | batch id by creation time, until it finishes       |
  * | `queued-items`                        | string | items of unfinished batches (the intake limit)     |
+ * | `callbacks:due`                       | zset   | batch id of a pending delivery by when it is due   |
+ * |                                       |        | (next attempt, or the end of an attempt's claim)   |
+ * | `callbacks:pending`                   | zset   | batch id of a pending delivery by when it was      |
+ * |                                       |        | written (the oldest pending delivery's age)        |
  * | `events:cancel` (pub/sub channel)     |        | batch ids cancelled, to the replica running them   |
  */
 export class RedisBatchKeys {
@@ -26,8 +31,12 @@ export class RedisBatchKeys {
   readonly unfinished: string;
   readonly queuedItems: string;
   readonly cancelChannel: string;
+  readonly callbacksDue: string;
+  readonly callbacksPending: string;
 
   constructor(readonly prefix: string) {
+    this.callbacksDue = `${prefix}callbacks:due`;
+    this.callbacksPending = `${prefix}callbacks:pending`;
     this.batches = `${prefix}batches`;
     this.unfinished = `${prefix}unfinished`;
     this.queuedItems = `${prefix}queued-items`;
@@ -46,6 +55,7 @@ export class RedisBatchKeys {
       outcomes: `${base}:outcomes`,
       latency: `${base}:latency`,
       idempotencyRef: `${base}:idempotency`,
+      callback: `${base}:callback`,
       status,
       all: [
         `${base}:meta`,
@@ -71,6 +81,8 @@ export interface BatchKeys {
   outcomes: string;
   latency: string;
   idempotencyRef: string;
+  /** Not in `all`: it gets the retention TTL when it is written, at the batch's end. */
+  callback: string;
   status: Record<ItemStatus, string>;
   /** Every key of the batch (the ones the retention TTL applies to). */
   all: string[];

@@ -4,18 +4,44 @@
  *
  *   1 meta, 2 payloads, 3 ids, 4 outcomes, 5 latency, 6 idempotency ref,
  *   7..11 status sets success, failed, degraded, cancelled, pending,
- *   then 12 `unfinished` and 13 `queued-items`.
+ *   then 12 `unfinished`, 13 `queued-items`,
+ *   and the callback outbox: 14 the batch's callback, 15 `callbacks:due`, 16 `callbacks:pending`.
  */
 
-/** Stamps finishedAt, starts the retention clock on every key and releases the intake count. */
+/**
+ * Stamps finishedAt, starts the retention clock on every key, releases the intake count and, for
+ * a batch with a callback_url, writes its callback delivery (replacing an earlier end's): the
+ * batch's final status and counts, due at once. The meta's `doc` is the JSON of the meta's
+ * unchanging part (callbackUrl in its options, and the owner as `caller` when it has one).
+ */
 const FINISH = `
-local function finish(finishedAt, retentionSeconds, batchId)
+local function writeCallback(retentionSeconds, batchId, deliveryId, nowMs)
+  local doc = cjson.decode(redis.call('HGET', KEYS[1], 'doc'))
+  local options = doc['options']
+  local url = type(options) == 'table' and options['callbackUrl'] or nil
+  if type(url) ~= 'string' then return end
+  local caller = doc['caller']
+  if type(caller) ~= 'string' then caller = redis.call('HGET', KEYS[1], 'caller') end
+  if type(caller) ~= 'string' then caller = 'default' end
+  local s = redis.call('HMGET', KEYS[1], 'status', 'total', 'successful', 'failed', 'degraded', 'cancelled', 'pending')
+  redis.call('DEL', KEYS[14])
+  redis.call('HSET', KEYS[14], 'id', deliveryId, 'url', url, 'caller', caller, 'traceId', doc['traceId'],
+    'batchStatus', s[1], 'total', s[2], 'successful', s[3], 'failed', s[4], 'degraded', s[5],
+    'cancelled', s[6], 'pending', s[7],
+    'status', 'pending', 'attempts', 0, 'lastError', '', 'deliveredAt', '', 'createdAt', nowMs)
+  redis.call('EXPIRE', KEYS[14], retentionSeconds)
+  redis.call('ZADD', KEYS[15], nowMs, batchId)
+  redis.call('ZADD', KEYS[16], nowMs, batchId)
+end
+
+local function finish(finishedAt, retentionSeconds, batchId, deliveryId, nowMs)
   redis.call('HSET', KEYS[1], 'finishedAt', finishedAt)
   for i = 1, 11 do redis.call('EXPIRE', KEYS[i], retentionSeconds) end
   local total = tonumber(redis.call('HGET', KEYS[1], 'total') or '0')
   redis.call('ZREM', KEYS[12], batchId .. ':' .. total)
   local queued = tonumber(redis.call('GET', KEYS[13]) or '0')
   redis.call('DECRBY', KEYS[13], math.min(total, math.max(queued, 0)))
+  writeCallback(retentionSeconds, batchId, deliveryId, nowMs)
 end
 `;
 
@@ -65,17 +91,21 @@ if not v[4] or v[4] == '' then redis.call('HSET', KEYS[1], 'startedAt', ARGV[1])
 return 1
 `;
 
-/** KEYS: all (13). ARGV: finishedAt, retention seconds, batch id. Meta fields, or nil if unknown. */
+/**
+ * KEYS: all (16). ARGV: finishedAt, retention seconds, batch id, callback delivery id, now (ms).
+ * Meta fields, or nil if unknown.
+ */
 export const MARK_FINISHED = `${FINISH}
 local v = redis.call('HMGET', KEYS[1], 'doc', 'status', 'finishedAt')
 if not v[1] then return false end
 if v[2] ~= 'cancelled' then redis.call('HSET', KEYS[1], 'status', 'completed') end
-if not v[3] or v[3] == '' then finish(ARGV[1], ARGV[2], ARGV[3]) end
+if not v[3] or v[3] == '' then finish(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]) end
 return ${META_FIELDS}
 `;
 
 /**
- * KEYS: all (13). ARGV: at, retention seconds, batch id, cancel channel.
+ * KEYS: all (16). ARGV: at, retention seconds, batch id, cancel channel, callback delivery id,
+ * now (ms).
  * Every pending item becomes cancelled (the pending set is renamed, O(1)); a batch that never
  * started is finished at once. Publishes the id so the replica running it stops scheduling.
  * Meta fields, or nil if the batch is unknown or already finished.
@@ -100,7 +130,7 @@ if redis.call('EXISTS', pendingKey) == 1 then
     redis.call('RENAME', pendingKey, cancelledKey)
   end
 end
-if v[2] == 'queued' then finish(ARGV[1], ARGV[2], ARGV[3]) end
+if v[2] == 'queued' then finish(ARGV[1], ARGV[2], ARGV[3], ARGV[5], ARGV[6]) end
 redis.call('PUBLISH', ARGV[4], ARGV[3])
 return ${META_FIELDS}
 `;
@@ -134,4 +164,74 @@ local offset, limit = tonumber(ARGV[1]), tonumber(ARGV[2])
 local indexes = redis.call('ZRANGE', KEYS[2], offset, offset + limit - 1)
 if #indexes == 0 then return {total, {}, {}, {}} end
 return {total, indexes, redis.call('HMGET', KEYS[3], unpack(indexes)), redis.call('HMGET', KEYS[4], unpack(indexes))}
+`;
+
+/** The callback delivery fields a claim returns, in this order. */
+export const CLAIMED_FIELDS = [
+  'id',
+  'url',
+  'caller',
+  'traceId',
+  'batchStatus',
+  'total',
+  'successful',
+  'failed',
+  'degraded',
+  'cancelled',
+  'pending',
+  'attempts',
+] as const;
+
+/**
+ * KEYS: callback, callbacks:due, callbacks:pending.
+ * ARGV: batch id, now (ms), lease (ms), max attempts, last_error of an exhausted delivery.
+ * Claims the delivery for one attempt if it is due: counts the attempt and makes it due again
+ * only when the lease ends. Returns the fields of CLAIMED_FIELDS; 'exhausted' if its attempts
+ * were spent (it is failed instead); nil if it is not due, or gone (the zsets are cleaned).
+ */
+export const CALLBACK_CLAIM = `
+local score = redis.call('ZSCORE', KEYS[2], ARGV[1])
+if not score or tonumber(score) > tonumber(ARGV[2]) then return false end
+local v = redis.call('HMGET', KEYS[1], 'status', 'attempts')
+if v[1] ~= 'pending' then
+  redis.call('ZREM', KEYS[2], ARGV[1])
+  redis.call('ZREM', KEYS[3], ARGV[1])
+  return false
+end
+local attempts = tonumber(v[2])
+if attempts >= tonumber(ARGV[4]) then
+  redis.call('HSET', KEYS[1], 'status', 'failed', 'lastError', ARGV[5])
+  redis.call('ZREM', KEYS[2], ARGV[1])
+  redis.call('ZREM', KEYS[3], ARGV[1])
+  return 'exhausted'
+end
+redis.call('HSET', KEYS[1], 'attempts', attempts + 1)
+redis.call('ZADD', KEYS[2], tonumber(ARGV[2]) + tonumber(ARGV[3]), ARGV[1])
+return redis.call('HMGET', KEYS[1], ${CLAIMED_FIELDS.map((field) => `'${field}'`).join(', ')})
+`;
+
+/**
+ * KEYS: callback, callbacks:due, callbacks:pending.
+ * ARGV: batch id, delivery id, attempt, verdict (delivered, retry, failed), error, next attempt
+ * (ms), delivered at.
+ * Records an attempt's verdict if the delivery is still pending and still that one; a retry or a
+ * failure only from the latest attempt. 1 if recorded, else 0.
+ */
+export const CALLBACK_SETTLE = `
+local v = redis.call('HMGET', KEYS[1], 'id', 'status', 'attempts')
+if v[1] ~= ARGV[2] or v[2] ~= 'pending' then return 0 end
+if ARGV[4] == 'delivered' then
+  redis.call('HSET', KEYS[1], 'status', 'delivered', 'deliveredAt', ARGV[7])
+elseif tonumber(v[3]) ~= tonumber(ARGV[3]) then
+  return 0
+elseif ARGV[4] == 'retry' then
+  redis.call('HSET', KEYS[1], 'lastError', ARGV[5])
+  redis.call('ZADD', KEYS[2], ARGV[6], ARGV[1])
+  return 1
+else
+  redis.call('HSET', KEYS[1], 'status', 'failed', 'lastError', ARGV[5])
+end
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[3], ARGV[1])
+return 1
 `;

@@ -1,5 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { newDeliveryId } from '../../callback/core/callback.types.js';
 import { ValidationFailedError } from '../../lib/domain-error.js';
 import { nextSlice } from '../../cxone/transport/turn-budget.js';
 import { AppConfig } from '../../config/app-config.js';
@@ -101,8 +103,8 @@ export class RedisBatchStore extends BatchStore {
     };
     define('batchRecordOutcome', RECORD_OUTCOME, 6);
     define('batchMarkRunning', MARK_RUNNING, 1);
-    define('batchMarkFinished', MARK_FINISHED, 13);
-    define('batchCancel', CANCEL, 13);
+    define('batchMarkFinished', MARK_FINISHED, 16);
+    define('batchCancel', CANCEL, 16);
     define('batchPayloads', PAYLOADS, 2);
     define('batchPageByStatus', PAGE_BY_STATUS, 4);
     this.redis = redis as Redis & BatchScripts;
@@ -249,6 +251,8 @@ export class RedisBatchStore extends BatchStore {
         finishedAt,
         this.retentionSeconds,
         batchId,
+        newDeliveryId(randomUUID()),
+        Date.now(),
       ),
     );
     const meta = toMeta(fields);
@@ -265,6 +269,8 @@ export class RedisBatchStore extends BatchStore {
         this.retentionSeconds,
         batchId,
         this.keys.cancelChannel,
+        newDeliveryId(randomUUID()),
+        Date.now(),
       ),
     );
     const meta = toMeta(fields);
@@ -444,8 +450,17 @@ export class RedisBatchStore extends BatchStore {
     });
   }
 
+  /** The keys of the scripts that end a batch, the callback outbox's included. */
   private endKeys(batchId: string): string[] {
-    return [...this.keys.of(batchId).all, this.keys.unfinished, this.keys.queuedItems];
+    const k = this.keys.of(batchId);
+    return [
+      ...k.all,
+      this.keys.unfinished,
+      this.keys.queuedItems,
+      k.callback,
+      this.keys.callbacksDue,
+      this.keys.callbacksPending,
+    ];
   }
 
   private async expireIdempotencyKey(refKey: string): Promise<void> {

@@ -52,15 +52,24 @@ function escapeRegExp(text: string): string {
 /** Secrets shorter than this are not searched for in text (they would mangle ordinary words). */
 const MIN_SECRET_LENGTH = 6;
 
+/** CALLBACK_SECRET and every CALLBACK_SECRETS value; a `whsec_` secret also without its prefix (its base64 key). */
+function callbackSecrets(config: AppConfig): (string | undefined)[] {
+  const { secret, secrets } = config.callback;
+  const all = [secret, ...(secrets?.values() ?? [])];
+  return all.flatMap((value) =>
+    value?.startsWith('whsec_') ? [value, value.slice('whsec_'.length)] : [value],
+  );
+}
+
 /**
- * The configured secret values: CXone credentials, caller API keys, the callback key, OTLP header
+ * The configured secret values: CXone credentials, caller API keys, the callback keys, OTLP header
  * values, the Redis and proxy passwords.
  */
 export function secretsOf(config: AppConfig): string[] {
   const secrets = [
     config.cxone.clientSecret,
     config.cxone.accessKeySecret,
-    config.callback.secret,
+    ...callbackSecrets(config),
     ...config.auth.apiKeys,
     ...(config.otel?.headerValues ?? []),
   ];

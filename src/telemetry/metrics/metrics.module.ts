@@ -1,5 +1,7 @@
 import { Global, Module, type DynamicModule, type Provider } from '@nestjs/common';
 import { AppConfig } from '../../config/app-config.js';
+import { CallbackTelemetry } from '../../callback/core/callback-telemetry.js';
+import { CallbackMetricsTelemetry } from './callback-metrics.telemetry.js';
 import { CxoneModule } from '../../cxone/cxone.module.js';
 import { MetricsCollector } from './metrics.collector.js';
 import { MetricsController } from './metrics.controller.js';
@@ -44,8 +46,12 @@ export class MetricsModule {
       module: MetricsModule,
       imports: [OpenTelemetryModule.forRoot({ metrics: { hostMetrics: false } }), CxoneModule],
       controllers: config.metrics.enabled ? [MetricsController] : [],
-      providers: [...metricsProviders(config), MetricsCollector],
-      exports: [OrchestratorMetrics],
+      providers: [
+        ...metricsProviders(config),
+        MetricsCollector,
+        { provide: CallbackTelemetry, useClass: CallbackMetricsTelemetry },
+      ],
+      exports: [OrchestratorMetrics, CallbackTelemetry],
     };
   }
 }
