@@ -1,13 +1,19 @@
 import { Logger } from '@nestjs/common';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { InMemoryBatchStore } from '../src/batch/memory/in-memory-batch.store.js';
+import { InMemoryCallbackOutbox } from '../src/batch/memory/in-memory-callback.outbox.js';
 import { RedisBatchStore } from '../src/batch/redis/redis-batch.store.js';
+import { RedisCallbackOutbox } from '../src/batch/redis/redis-callback.outbox.js';
 import { loadConfig } from '../src/config/load-config.js';
 import { RedisConnection } from '../src/redis/redis.connection.js';
 import {
   describeBatchStoreContract,
-  type OpenBatchStore,
+  type OpenedBatchStore,
 } from './contracts/batch-store.contract.js';
+import {
+  describeCallbackOutboxContract,
+  type OpenedOutboxStore,
+} from './contracts/callback-outbox.contract.js';
 import {
   deleteKeys,
   describeWithRedis,
@@ -16,19 +22,25 @@ import {
   uniquePrefix,
 } from './helpers/redis.js';
 
-// Every BatchStore implementation against the one contract. A new store is one line below.
+// Every BatchStore implementation against the one contract, and the callback outbox each one
+// carries against its own. A new store is one line in each list below.
 
 beforeAll(() => Logger.overrideLogger(false));
 
-const openInMemory: OpenBatchStore = async () => {
+/** A store with nothing in it, and the callback outbox bound to it. */
+type OpenStore = () => Promise<OpenedBatchStore & OpenedOutboxStore>;
+
+const openInMemory: OpenStore = async () => {
   const config = loadConfig({
     CXONE_SIMULATOR: 'true',
     CXONE_API_URL: 'http://127.0.0.1:9',
     AUTH_DISABLED: 'true',
   });
-  const store = new InMemoryBatchStore(config);
+  const outbox = new InMemoryCallbackOutbox();
+  const store = new InMemoryBatchStore(config, outbox);
   return {
     store,
+    outbox,
     passRetention: async () => {
       store.sweep(Date.now() + config.batch.retentionSeconds * 1000);
     },
@@ -40,7 +52,7 @@ const openInMemory: OpenBatchStore = async () => {
 const REDIS_RETENTION_SECONDS = 1;
 
 /** A key prefix of its own per store: its list, counters and idempotency keys start empty. */
-const openRedis: OpenBatchStore = async () => {
+const openRedis: OpenStore = async () => {
   const prefix = uniquePrefix('batch-contract');
   const config = redisTestConfig(prefix, {
     BATCH_RETENTION_SECONDS: String(REDIS_RETENTION_SECONDS),
@@ -49,6 +61,7 @@ const openRedis: OpenBatchStore = async () => {
   await connection.onModuleInit();
   return {
     store: new RedisBatchStore(connection, config),
+    outbox: new RedisCallbackOutbox(connection, config),
     passRetention: () => sleep(REDIS_RETENTION_SECONDS * 1000 + 100),
     close: async () => {
       await deleteKeys(SHARED_REDIS_URL, prefix);
@@ -59,10 +72,12 @@ const openRedis: OpenBatchStore = async () => {
 
 const describeRedis = await describeWithRedis();
 
-const implementations: { name: string; open: OpenBatchStore; describe?: jest.Describe }[] = [
+const implementations: { name: string; open: OpenStore; describe?: jest.Describe }[] = [
   { name: 'InMemoryBatchStore', open: openInMemory },
   { name: 'RedisBatchStore', open: openRedis, describe: describeRedis },
 ];
 
-for (const { name, open, describe: describeFn } of implementations)
+for (const { name, open, describe: describeFn } of implementations) {
   describeBatchStoreContract(name, open, describeFn);
+  describeCallbackOutboxContract(name, open, describeFn);
+}

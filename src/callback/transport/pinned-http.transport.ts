@@ -88,6 +88,14 @@ export class PinnedHttpTransport extends CallbackTransport implements OnApplicat
     const target = new URL(url);
     const host = bareHost(target.hostname);
     const literal = isIP(host) !== 0;
+    const allowed = this.policy.isAllowed(host);
+    if (target.protocol !== 'https:' && !allowed) {
+      // Accepted while CALLBACK_ALLOWED_HOSTS named the host; it no longer does.
+      return {
+        kind: 'refused',
+        reason: `refused: plain http only for hosts in CALLBACK_ALLOWED_HOSTS, and ${host} is not one; no connection was made`,
+      };
+    }
     let addresses: string[];
     try {
       addresses = literal ? [host] : await abortable(this.resolver.resolve(host), signal);
@@ -97,7 +105,7 @@ export class PinnedHttpTransport extends CallbackTransport implements OnApplicat
     }
     if (addresses.length === 0)
       return { kind: 'unreachable', reason: `could not resolve ${host}: no address` };
-    if (!this.policy.isAllowed(host)) {
+    if (!allowed) {
       for (const address of addresses) {
         const refusal = refusalOf(address);
         if (refusal === undefined) continue;
@@ -125,8 +133,12 @@ export class PinnedHttpTransport extends CallbackTransport implements OnApplicat
       !bypassesProxy(host, port, this.config.proxy?.NO_PROXY) &&
       !bypassesProxy(address, port, this.config.proxy?.NO_PROXY);
     const proxyAgent = viaProxy ? (secure ? this.proxied.https : this.proxied.http) : undefined;
+    // A proxy takes a plain http request in absolute form, whose authority must be the Host: it
+    // gets the name. Plain http goes only to CALLBACK_ALLOWED_HOSTS, whose addresses are not
+    // checked anyway; https, for any host, is tunnelled to the checked address.
+    const connectTo = proxyAgent && !secure ? host : address;
     const options = {
-      host: address,
+      host: connectTo,
       port,
       method: 'POST',
       path: `${target.pathname}${target.search}`,
@@ -152,7 +164,7 @@ export class PinnedHttpTransport extends CallbackTransport implements OnApplicat
       );
       request.once('error', (error) => resolve({ kind: 'unreachable', reason: reasonOf(error) }));
       request.end(body);
-    });
+    }).catch((error: unknown) => ({ kind: 'unreachable', reason: reasonOf(error) }) as const);
   }
 }
 
