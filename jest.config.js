@@ -24,9 +24,11 @@ export default {
       ...common,
       displayName: 'e2e',
       testMatch: ['<rootDir>/test/**/*.e2e-spec.ts'],
-      testTimeout: 30000,
     },
   ],
   globalSetup: '<rootDir>/test/global-setup.js',
+  // Global, not per project: Jest reads testTimeout from the root config only (a project's was
+  // ignored, so e2e specs that start `node dist/main.js` hit 5 s on a busy machine).
+  testTimeout: 30000,
   maxWorkers: 2,
 };

@@ -21,7 +21,6 @@ const PLANNED: ReadonlySet<string> = new Set([
   'MAX_RESULT_BYTES',
   // callers: keys file, admins, per-caller limits
   'API_KEYS_FILE',
-  'ADMIN_CALLERS',
   'CALLER_RATE_LIMIT',
   'CALLER_MAX_QUEUED_ITEMS',
   // protecting the CXone tenant
@@ -33,17 +32,13 @@ const PLANNED: ReadonlySet<string> = new Set([
   'METRICS_PORT',
   'DOCS_ENABLED',
   'CONSOLE_ENABLED',
-  // the access-key grant
-  'CXONE_AREA',
 ]);
 
 /**
  * Values documented for a variable that its `@IsIn` list does not accept yet (same rule: remove
  * them here when the schema accepts them).
  */
-const PLANNED_VALUES: Readonly<Record<string, readonly string[]>> = {
-  CXONE_GRANT_TYPE: ['access_key'],
-};
+const PLANNED_VALUES: Readonly<Record<string, readonly string[]>> = {};
 
 interface Row {
   variable: string;

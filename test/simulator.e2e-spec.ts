@@ -231,6 +231,97 @@ describe('CXone simulator: tokens, discovery, counters, admin', () => {
     });
   });
 
+  describe('access-key token endpoint', () => {
+    const postAccessKey = async (
+      body: unknown,
+      contentType = 'application/json',
+    ): Promise<{ status: number; body: any }> => {
+      const res = await fetch(`${sim.url}/authentication/v1/token/access-key`, {
+        method: 'POST',
+        headers: { 'content-type': contentType },
+        body: typeof body === 'string' ? body : JSON.stringify(body),
+      });
+      return { status: res.status, body: await res.json() };
+    };
+    const KEY = { accessKeyId: 'sim-access-key', accessKeySecret: 'sim-access-secret' };
+
+    it('issues a token for its access key, with resource_server_base_uri pointing at itself', async () => {
+      const res = await postAccessKey(KEY);
+      expect(res.status).toBe(200);
+      expect(res.body).toEqual({
+        access_token: expect.stringMatching(/^sim_/),
+        token_type: 'bearer',
+        expires_in: 3600,
+        resource_server_base_uri: `${sim.url}/`,
+      });
+      expect((await execute(sim, 'a', res.body.access_token)).status).toBe(200);
+      expect(sim.stats()).toMatchObject({
+        token_requests: 1,
+        token_failures: 0,
+        last_token_request: { grant_type: 'access_key', scope: null, client_auth: 'none' },
+      });
+    });
+
+    it('refuses a wrong key with 401 and a malformed request with 400, never echoing the secret', async () => {
+      const wrong = await postAccessKey({ ...KEY, accessKeySecret: 'not-the-secret' });
+      const unknownId = await postAccessKey({ ...KEY, accessKeyId: 'someone-else' });
+      const missing = await postAccessKey({ accessKeyId: 'sim-access-key' });
+      const notJson = await postAccessKey('accessKeyId=sim-access-key');
+      const form = await postAccessKey(JSON.stringify(KEY), 'application/x-www-form-urlencoded');
+
+      for (const res of [wrong, unknownId]) {
+        expect(res.status).toBe(401);
+        expect(res.body.error).toBe('invalid_client');
+      }
+      for (const res of [missing, notJson, form]) {
+        expect(res.status).toBe(400);
+        expect(res.body.error).toBe('invalid_request');
+      }
+      for (const res of [wrong, unknownId, missing, notJson, form])
+        expect(JSON.stringify(res.body)).not.toMatch(/sim-access-secret|not-the-secret/);
+      expect(sim.stats()).toMatchObject({ token_requests: 5, token_failures: 5 });
+    });
+
+    it('takes its own credentials from the options', async () => {
+      const own = await startSimulator({ accessKeyId: 'AK-1', accessKeySecret: 'own-secret-1' });
+      try {
+        const res = await fetch(`${own.url}/authentication/v1/token/access-key`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ accessKeyId: 'AK-1', accessKeySecret: 'own-secret-1' }),
+        });
+        expect(res.status).toBe(200);
+        expect((await postAccessKey(KEY)).status).toBe(200); // the shared one keeps its defaults
+      } finally {
+        await own.close();
+      }
+    });
+
+    it('shares the token behaviour of the OAuth endpoint: lifetime, failures, omitted fields, latency', async () => {
+      sim.setTokenBehaviour({ fail_next: 1, fail_status: 503, lifetime_seconds: 120 });
+      expect(await postAccessKey(KEY)).toEqual({
+        status: 503,
+        body: { error: 'simulated', message: 'simulated 503' },
+      });
+      expect((await postAccessKey(KEY)).body.expires_in).toBe(120);
+
+      sim.setTokenBehaviour({ omit_fields: ['resource_server_base_uri', 'expires_in'] });
+      const omitted = await postAccessKey(KEY);
+      expect(omitted.body).not.toHaveProperty('resource_server_base_uri');
+      expect(omitted.body).not.toHaveProperty('expires_in');
+      expect(omitted.body.access_token).toEqual(expect.any(String));
+
+      sim.setTokenBehaviour({ fail_rate: 1, fail_status: 502 });
+      expect((await postAccessKey(KEY)).status).toBe(502);
+
+      sim.setTokenBehaviour({ latency_ms: 150 });
+      const started = performance.now();
+      expect((await postAccessKey(KEY)).status).toBe(200);
+      expect(performance.now() - started).toBeGreaterThanOrEqual(140);
+      expect(sim.stats()).toMatchObject({ token_requests: 5, token_failures: 2 });
+    });
+  });
+
   describe('bearer check on execute', () => {
     it('answers 401 invalid_token to a missing, unknown or expired token', async () => {
       const missing = await execute(sim, 'a', null);

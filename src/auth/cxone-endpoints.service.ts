@@ -13,9 +13,10 @@ export interface CxoneEndpointUrls {
 
 /**
  * The API base URL and the token URL: from configuration, or discovered once through
- * CXONE_ISSUER's well-known documents when neither URL is configured (docs/api.md).
- * Discovery is shared by all callers (one request pair at a time) and not cached when it
- * fails: the next caller tries again after a backoff.
+ * CXONE_ISSUER's well-known documents when neither URL is configured, or (access-key grant
+ * without CXONE_API_URL) the API base learnt from the first token answer. Discovery is shared
+ * by all callers (one request pair at a time) and not cached when it fails: the next caller
+ * tries again after a backoff.
  */
 @Injectable()
 export class CxoneEndpoints {
@@ -23,6 +24,7 @@ export class CxoneEndpoints {
   private resolved: CxoneEndpointUrls | undefined;
   private pending: Promise<CxoneEndpointUrls> | undefined;
   private readonly backoff: FailureBackoff;
+  private readonly configuredTokenUrl: string | undefined;
 
   constructor(
     private readonly config: AppConfig,
@@ -30,6 +32,7 @@ export class CxoneEndpoints {
   ) {
     const { apiUrl, tokenUrl } = config.cxone;
     if (apiUrl !== undefined && tokenUrl !== undefined) this.resolved = { apiUrl, tokenUrl };
+    this.configuredTokenUrl = tokenUrl;
     this.backoff = new FailureBackoff(options.failureBackoffInitialMs, options.failureBackoffMaxMs);
   }
 
@@ -38,13 +41,44 @@ export class CxoneEndpoints {
     return this.resolved;
   }
 
-  /** Resolves the endpoints, discovering them if needed. Rejects with an AUTH_FAILED DomainError. */
+  /** The token URL, discovering it if needed. Rejects with an AUTH_FAILED DomainError. */
+  async tokenUrl(): Promise<string> {
+    return this.configuredTokenUrl ?? (await this.resolve()).tokenUrl;
+  }
+
+  /**
+   * Resolves the endpoints, discovering them if needed. Rejects with an AUTH_FAILED DomainError,
+   * also when the API base comes with a token and none has been obtained yet.
+   */
   resolve(): Promise<CxoneEndpointUrls> {
     if (this.resolved !== undefined) return Promise.resolve(this.resolved);
+    if (this.config.cxone.apiUrlFromToken) {
+      return Promise.reject(
+        new DomainError('AUTH_FAILED', 'The CXone API base URL comes with the first token'),
+      );
+    }
     this.pending ??= this.discover().finally(() => {
       this.pending = undefined;
     });
     return this.pending;
+  }
+
+  /**
+   * The token answer's `resource_server_base_uri` (access-key grant without CXONE_API_URL). The
+   * first valid one is kept: the tenant's API base does not move between tokens. Throws an
+   * AUTH_FAILED DomainError while no API base is known and the answer carries none.
+   */
+  learnApiUrl(resourceServerBaseUri: string | undefined): void {
+    if (!this.config.cxone.apiUrlFromToken || this.resolved !== undefined) return;
+    if (resourceServerBaseUri === undefined || !isHttpUrl(resourceServerBaseUri)) {
+      throw new DomainError(
+        'AUTH_FAILED',
+        'CXone token response has no valid resource_server_base_uri (set CXONE_API_URL)',
+      );
+    }
+    const apiUrl = resourceServerBaseUri.replace(/\/+$/, '');
+    this.resolved = { apiUrl, tokenUrl: this.configuredTokenUrl! };
+    this.logger.log(`CXone API base from the token answer: ${apiUrl}`);
   }
 
   private async discover(): Promise<CxoneEndpointUrls> {

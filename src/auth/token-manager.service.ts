@@ -21,7 +21,7 @@ interface CachedToken {
 export type TokenRefreshListener = (result: 'success' | 'failure') => void;
 
 /**
- * The CXone access token (docs/api.md): obtained with the configured grant, cached,
+ * The CXone access token: obtained with the configured grant (docs/cxone-tenant.md), cached,
  * refreshed TOKEN_REFRESH_SKEW_SECONDS before it expires, one request at a time whatever the
  * number of callers. Inside the skew window callers keep the still-valid token while the
  * refresh runs in the background, so a slow or failing token endpoint does not stall calls
@@ -110,8 +110,9 @@ export class TokenManager {
     const forced = this.nextIsForced;
     const startedAt = this.options.now();
     try {
-      const { tokenUrl } = this.endpoints.current() ?? (await this.endpoints.resolve());
-      const { value, lifetimeMs } = await this.request(tokenUrl);
+      const tokenUrl = await this.endpoints.tokenUrl();
+      const { value, lifetimeMs, resourceServerBaseUri } = await this.request(tokenUrl);
+      this.endpoints.learnApiUrl(resourceServerBaseUri);
       // Never refresh earlier than half-way, so a short-lived token is not refreshed on every call.
       const skewMs = Math.min(this.skewMs, lifetimeMs / 2);
       this.current = {
@@ -138,34 +139,13 @@ export class TokenManager {
     }
   }
 
-  private async request(tokenUrl: string): Promise<{ value: string; lifetimeMs: number }> {
-    const { cxone } = this.config;
-    const form = new URLSearchParams();
-    const headers: Record<string, string> = {
-      'content-type': 'application/x-www-form-urlencoded',
-    };
-    if (cxone.grantType === 'password') {
-      form.set('grant_type', 'password');
-      form.set('username', cxone.accessKeyId ?? '');
-      form.set('password', cxone.accessKeySecret ?? '');
-    } else {
-      form.set('grant_type', 'client_credentials');
-      if (cxone.scope !== '') form.set('scope', cxone.scope);
-    }
-    if (cxone.clientAuth === 'basic') {
-      // RFC 6749 section 2.3.1: each part form-urlencoded before joining.
-      const pair = `${formEncode(cxone.clientId)}:${formEncode(cxone.clientSecret)}`;
-      headers.authorization = `Basic ${Buffer.from(pair, 'utf8').toString('base64')}`;
-    } else {
-      form.set('client_id', cxone.clientId);
-      form.set('client_secret', cxone.clientSecret);
-    }
-
+  private async request(tokenUrl: string): Promise<TokenAnswer> {
+    const { headers, body } = this.tokenRequest();
     let answer;
     try {
       answer = await requestJson(
         tokenUrl,
-        { method: 'POST', headers, body: form.toString() },
+        { method: 'POST', headers, body },
         this.options.requestTimeoutMs,
       );
     } catch (error) {
@@ -188,8 +168,55 @@ export class TokenManager {
     if (expiresIn === undefined) {
       throw new DomainError('AUTH_FAILED', 'CXone token response has no valid expires_in');
     }
-    return { value, lifetimeMs: expiresIn * 1000 };
+    return {
+      value,
+      lifetimeMs: expiresIn * 1000,
+      resourceServerBaseUri: stringField(answer.body, 'resource_server_base_uri'),
+    };
   }
+
+  /** The token request of the configured grant: its headers and body. */
+  private tokenRequest(): { headers: Record<string, string>; body: string } {
+    const { cxone } = this.config;
+    if (cxone.grantType === 'access_key') {
+      // NICE's access-key endpoint takes JSON and no OAuth client.
+      return {
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          accessKeyId: cxone.accessKeyId ?? '',
+          accessKeySecret: cxone.accessKeySecret ?? '',
+        }),
+      };
+    }
+    const form = new URLSearchParams();
+    const headers: Record<string, string> = {
+      'content-type': 'application/x-www-form-urlencoded',
+    };
+    if (cxone.grantType === 'password') {
+      form.set('grant_type', 'password');
+      form.set('username', cxone.accessKeyId ?? '');
+      form.set('password', cxone.accessKeySecret ?? '');
+    } else {
+      form.set('grant_type', 'client_credentials');
+      if (cxone.scope !== '') form.set('scope', cxone.scope);
+    }
+    if (cxone.clientAuth === 'basic') {
+      // RFC 6749 section 2.3.1: each part form-urlencoded before joining.
+      const pair = `${formEncode(cxone.clientId)}:${formEncode(cxone.clientSecret)}`;
+      headers.authorization = `Basic ${Buffer.from(pair, 'utf8').toString('base64')}`;
+    } else {
+      form.set('client_id', cxone.clientId);
+      form.set('client_secret', cxone.clientSecret);
+    }
+    return { headers, body: form.toString() };
+  }
+}
+
+interface TokenAnswer {
+  value: string;
+  lifetimeMs: number;
+  /** Where the tenant's API is, as CXone's token answers say it. */
+  resourceServerBaseUri?: string;
 }
 
 /** A positive number of seconds, as a JSON number or a numeric string. */

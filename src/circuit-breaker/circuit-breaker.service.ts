@@ -101,6 +101,27 @@ export class CircuitBreaker {
     return this.store.snapshot(this.options.now());
   }
 
+  /** Every action's breaker (called within the last day, failing, or forced), by action id. */
+  list(): Promise<CircuitStatus[]> {
+    return this.store.list(this.options.now());
+  }
+
+  /**
+   * An operator forces the action's circuit open on every replica (`true`: its calls are refused
+   * until further notice) or gives it back to the automatic breaker (`false`). `by` names who, for
+   * the log.
+   */
+  async setForced(actionId: string, forced: boolean, by: string): Promise<CircuitStatus> {
+    const status = await this.store.setForced(actionId, forced, this.options.now());
+    this.logger.warn(
+      { action_id: actionId, caller: by, forced },
+      forced
+        ? `circuit for action ${actionId} forced open by ${by}`
+        : `circuit for action ${actionId} set back to automatic by ${by}`,
+    );
+    return status;
+  }
+
   /** Returns the function that unsubscribes. Listeners must not throw (errors are logged). */
   onTransition(listener: CircuitTransitionListener): () => void {
     this.listeners.push(listener);

@@ -3,6 +3,11 @@ export type CircuitPermit = 'closed' | 'probe' | 'open';
 
 export type CircuitState = 'closed' | 'open' | 'half-open';
 
+/** An action not called for this long leaves the list of circuits (unless it has state). */
+export const SEEN_TTL_MS = 86_400_000;
+/** Most actions listed as seen; past it the least recently seen are forgotten first. */
+export const MAX_SEEN_ACTIONS = 10_000;
+
 export interface CircuitTransition {
   actionId: string;
   from: CircuitState;
@@ -13,7 +18,10 @@ export interface CircuitTransition {
 
 export interface CircuitStatus {
   actionId: string;
+  /** `open` while forced open (see `forced`). */
   state: CircuitState;
+  /** Held open by an operator until set back to automatic: no call goes through, no result moves it. */
+  forced: boolean;
   consecutiveFailures: number;
   /** Epoch ms until which calls are refused; null while closed. */
   openUntil: number | null;
@@ -29,20 +37,23 @@ export interface CircuitStatus {
  *
  * State per action: closed (openUntil = 0), open (now < openUntil), half-open
  * (openUntil <= now). The half-open probe holds a lease (`probeUntil`) that expires on its own,
- * so a probe whose replica died does not block the action forever.
+ * so a probe whose replica died does not block the action forever. Over that, an operator may
+ * force the circuit open (`forced`): every call is refused and results are ignored until it is
+ * set back to automatic, which finds the automatic state as it was.
  */
 export abstract class CircuitStateStore {
   /**
-   * closed → 'closed'; open → 'open'; half-open with no live probe lease → takes the lease
-   * until `now + probeLeaseMs` and returns 'probe'; half-open with a live lease → 'open'.
+   * forced → 'open'; closed → 'closed'; open → 'open'; half-open with no live probe lease → takes
+   * the lease until `now + probeLeaseMs` and returns 'probe'; half-open with a live lease → 'open'.
+   * Remembers the action as seen at `now` (for `list`).
    */
   abstract tryAcquire(actionId: string, now: number, probeLeaseMs: number): Promise<CircuitPermit>;
 
   /**
    * A call succeeded. As the probe: closes the circuit. As a normal call: resets the
    * consecutive-failure count while closed; ignored while open, so a call that started before
-   * the circuit opened cannot close it. Returns the previous state when this call changed
-   * the state, else null. `now` only dates a view the store may keep of the state.
+   * the circuit opened cannot close it; ignored while forced. Returns the previous state when
+   * this call changed the state, else null. `now` only dates a view the store may keep of the state.
    */
   abstract recordSuccess(
     actionId: string,
@@ -52,7 +63,7 @@ export abstract class CircuitStateStore {
 
   /**
    * A call failed. As the probe: re-opens until `now + openMs`. As a normal call while closed:
-   * counts it and opens at `threshold` consecutive failures; ignored while open.
+   * counts it and opens at `threshold` consecutive failures; ignored while open or forced.
    * Returns the previous state when this call changed the state, else null.
    */
   abstract recordFailure(
@@ -70,4 +81,13 @@ export abstract class CircuitStateStore {
 
   /** Every action whose state is not "closed with no failures". */
   abstract snapshot(now: number): Promise<CircuitStatus[]>;
+
+  /** Forces the circuit open (`true`) or gives it back to the automatic breaker (`false`). */
+  abstract setForced(actionId: string, forced: boolean, now: number): Promise<CircuitStatus>;
+
+  /**
+   * Every action called within the last day (`tryAcquire`), with state or not, and every forced
+   * one, by action id.
+   */
+  abstract list(now: number): Promise<CircuitStatus[]>;
 }

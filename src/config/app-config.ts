@@ -1,16 +1,30 @@
-import type { LOG_LEVELS, OTLP_PROTOCOLS, TRACE_SAMPLERS } from './env.schema.js';
+import type {
+  CXONE_AREAS,
+  CXONE_GRANT_TYPES,
+  LOG_LEVELS,
+  OTLP_PROTOCOLS,
+  TRACE_SAMPLERS,
+} from './env.schema.js';
 
-export type GrantType = 'client_credentials' | 'password';
+export type GrantType = (typeof CXONE_GRANT_TYPES)[number];
 export type ClientAuth = 'body' | 'basic';
 
 export interface CxoneConfig {
   tenant?: string;
-  /** Resolved base URL of the API; undefined only when it comes from `issuer` discovery. */
+  /**
+   * Resolved base URL of the API; undefined when it comes from `issuer` discovery or, with
+   * `apiUrlFromToken`, from the token answer.
+   */
   apiUrl?: string;
   /** Resolved token URL; undefined only when it comes from `issuer` discovery. */
   tokenUrl?: string;
+  /** CXONE_AREA: picks the access-key grant's default token URL. */
+  area?: (typeof CXONE_AREAS)[number];
+  /** Access-key grant without CXONE_API_URL: the API base is the token answer's `resource_server_base_uri`. */
+  apiUrlFromToken: boolean;
   issuer?: string;
   executePath: string;
+  /** Empty with the access-key grant when no OAuth client is configured. */
   clientId: string;
   clientSecret: string;
   grantType: GrantType;
@@ -34,7 +48,12 @@ export class AppConfig {
   logLevel: (typeof LOG_LEVELS)[number];
   logPretty: boolean;
   shutdownGraceSeconds: number;
-  auth: { apiKeys: string[]; disabled: boolean };
+  auth: {
+    apiKeys: string[];
+    disabled: boolean;
+    /** ADMIN_CALLERS: callers that may act on every batch and force circuits. */
+    adminCallers: string[];
+  };
   cxone: CxoneConfig;
   circuit: { failureThreshold: number; recoverySeconds: number };
   cache: { staleTtlSeconds: number; maxEntries: number };

@@ -25,6 +25,20 @@ const toBoolean = ({ value }: { value: unknown }): unknown => {
 
 const urlOptions = { require_tld: false, require_protocol: true, protocols: ['http', 'https'] };
 
+/** NICE CXone areas whose access-key token endpoint is `https://{area}.nice-incontact.com/…`. */
+export const CXONE_AREAS = ['na1', 'au1', 'eu1'] as const;
+export const CXONE_GRANT_TYPES = ['client_credentials', 'password', 'access_key'] as const;
+
+/** The access-key grant needs no OAuth client: NICE issues the token for the key alone. */
+const needsOAuthClient = (env: EnvDto): boolean =>
+  env.CXONE_SIMULATOR !== true && env.CXONE_GRANT_TYPE !== 'access_key';
+const needsAccessKey = (env: EnvDto): boolean =>
+  env.CXONE_SIMULATOR !== true &&
+  (env.CXONE_GRANT_TYPE === 'password' || env.CXONE_GRANT_TYPE === 'access_key');
+const accessKeyRequired = ({ object }: { object: object }): string =>
+  `is required when CXONE_GRANT_TYPE=${(object as EnvDto).CXONE_GRANT_TYPE}`;
+const clientRequired = 'is required (unless CXONE_SIMULATOR=true or CXONE_GRANT_TYPE=access_key)';
+
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 /** OTLP transports the trace exporter speaks; `http/protobuf` is the OpenTelemetry default. */
 export const OTLP_PROTOCOLS = ['http/protobuf', 'http/json', 'grpc'] as const;
@@ -65,26 +79,33 @@ export class EnvDto {
   CXONE_EXECUTE_PATH?: string;
   @IsOptional() @IsUrl(urlOptions) CXONE_ISSUER?: string;
 
-  @ValidateIf((env: EnvDto) => env.CXONE_SIMULATOR !== true)
-  @IsString({ message: 'is required (unless CXONE_SIMULATOR=true)' })
-  @MinLength(1, { message: 'is required (unless CXONE_SIMULATOR=true)' })
+  @ValidateIf(needsOAuthClient)
+  @IsString({ message: clientRequired })
+  @MinLength(1, { message: clientRequired })
   CXONE_CLIENT_ID?: string;
-  @ValidateIf((env: EnvDto) => env.CXONE_SIMULATOR !== true)
-  @IsString({ message: 'is required (unless CXONE_SIMULATOR=true)' })
-  @MinLength(1, { message: 'is required (unless CXONE_SIMULATOR=true)' })
+  @ValidateIf(needsOAuthClient)
+  @IsString({ message: clientRequired })
+  @MinLength(1, { message: clientRequired })
   CXONE_CLIENT_SECRET?: string;
 
-  @IsOptional() @IsIn(['client_credentials', 'password']) CXONE_GRANT_TYPE?:
-    'client_credentials' | 'password';
+  @IsOptional()
+  @IsIn(CXONE_GRANT_TYPES, { message: `must be one of ${CXONE_GRANT_TYPES.join(', ')}` })
+  CXONE_GRANT_TYPE?: (typeof CXONE_GRANT_TYPES)[number];
+  @IsOptional()
+  @Transform(({ value }: { value: unknown }) =>
+    typeof value === 'string' ? value.trim().toLowerCase() : value,
+  )
+  @IsIn(CXONE_AREAS, { message: `must be one of ${CXONE_AREAS.join(', ')}` })
+  CXONE_AREA?: (typeof CXONE_AREAS)[number];
   @IsOptional() @IsIn(['body', 'basic']) CXONE_CLIENT_AUTH?: 'body' | 'basic';
   @IsOptional() @IsString() CXONE_SCOPE?: string;
-  @ValidateIf((env: EnvDto) => env.CXONE_GRANT_TYPE === 'password' && env.CXONE_SIMULATOR !== true)
-  @IsString({ message: 'is required when CXONE_GRANT_TYPE=password' })
-  @MinLength(1, { message: 'is required when CXONE_GRANT_TYPE=password' })
+  @ValidateIf(needsAccessKey)
+  @IsString({ message: accessKeyRequired })
+  @MinLength(1, { message: accessKeyRequired })
   CXONE_ACCESS_KEY_ID?: string;
-  @ValidateIf((env: EnvDto) => env.CXONE_GRANT_TYPE === 'password' && env.CXONE_SIMULATOR !== true)
-  @IsString({ message: 'is required when CXONE_GRANT_TYPE=password' })
-  @MinLength(1, { message: 'is required when CXONE_GRANT_TYPE=password' })
+  @ValidateIf(needsAccessKey)
+  @IsString({ message: accessKeyRequired })
+  @MinLength(1, { message: accessKeyRequired })
   CXONE_ACCESS_KEY_SECRET?: string;
   @IsOptional() @Transform(toBoolean) @IsBoolean() CXONE_SIMULATOR?: boolean;
 
@@ -127,6 +148,11 @@ export class EnvDto {
 
   @IsOptional() @IsString() API_KEYS?: string;
   @IsOptional() @Transform(toBoolean) @IsBoolean() AUTH_DISABLED?: boolean;
+  @IsOptional()
+  @Matches(/^\s*[a-z0-9][a-z0-9_.-]{0,63}\s*(,\s*[a-z0-9][a-z0-9_.-]{0,63}\s*)*$/, {
+    message: 'must be caller names (a-z 0-9 _ . -, up to 64) separated by commas',
+  })
+  ADMIN_CALLERS?: string;
 
   @IsOptional()
   @IsString()

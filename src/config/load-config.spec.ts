@@ -160,6 +160,7 @@ describe('loadConfig', () => {
     ['OTEL_BSP_EXPORT_TIMEOUT', '-1', 'must not be less than 1'],
     ['METRICS_ENABLED', 'perhaps', 'must be a boolean'],
     ['CALLBACK_SECRET', 'short', 'must be at least 16 characters'],
+    ['ADMIN_CALLERS', 'ops,Not A Caller', 'must be caller names'],
   ])('names %s=%s as malformed', (variable, value, problem) => {
     const message = problemOf({ ...base, [variable]: value });
     expect(message).toContain(`Invalid configuration: ${variable} `);
@@ -223,6 +224,13 @@ describe('loadConfig', () => {
       for (const part of value.split(/[,:]/).filter((p) => p.length > 5))
         expect(message).not.toContain(part);
     }
+  });
+
+  it('reads ADMIN_CALLERS as a list of caller names (none by default)', () => {
+    expect(loadConfig(base).auth.adminCallers).toEqual([]);
+    expect(loadConfig({ ...base, ADMIN_CALLERS: ' ops, team-a.admin ' }).auth.adminCallers).toEqual(
+      ['ops', 'team-a.admin'],
+    );
   });
 
   it('never echoes a secret value in the message', () => {
@@ -291,5 +299,101 @@ describe('loadConfig', () => {
     const message = problemOf({ ...base, HTTP_PROXY: 'proxy.corp:3128 pass-word-9' });
     expect(message).toContain('HTTP_PROXY must be a URL');
     expect(message).not.toContain('pass-word-9');
+  });
+});
+
+describe('loadConfig with CXONE_GRANT_TYPE=access_key', () => {
+  const accessKey = {
+    CXONE_GRANT_TYPE: 'access_key',
+    CXONE_ACCESS_KEY_ID: 'AK-ID-1',
+    CXONE_ACCESS_KEY_SECRET: 'access-key-secret-value',
+    API_KEYS: 'key-one',
+  };
+
+  it('takes the token URL from CXONE_AREA and the API base from the token answer, with no OAuth client', () => {
+    const { cxone } = loadConfig({ ...accessKey, CXONE_AREA: 'EU1' });
+    expect(cxone).toMatchObject({
+      grantType: 'access_key',
+      area: 'eu1',
+      tokenUrl: 'https://eu1.nice-incontact.com/authentication/v1/token/access-key',
+      apiUrl: undefined,
+      apiUrlFromToken: true,
+      accessKeyId: 'AK-ID-1',
+      accessKeySecret: 'access-key-secret-value',
+      clientId: '',
+      clientSecret: '',
+    });
+  });
+
+  it.each(['na1', 'au1', 'eu1'])('knows the area %s', (area) => {
+    expect(loadConfig({ ...accessKey, CXONE_AREA: area }).cxone.tokenUrl).toBe(
+      `https://${area}.nice-incontact.com/authentication/v1/token/access-key`,
+    );
+  });
+
+  it('lets CXONE_TOKEN_URL replace the area default and CXONE_API_URL the token answer', () => {
+    const { cxone } = loadConfig({
+      ...accessKey,
+      CXONE_AREA: 'na1',
+      CXONE_TOKEN_URL: 'http://127.0.0.1:4010/authentication/v1/token/access-key',
+      CXONE_API_URL: 'http://127.0.0.1:4010/',
+    });
+    expect(cxone).toMatchObject({
+      tokenUrl: 'http://127.0.0.1:4010/authentication/v1/token/access-key',
+      apiUrl: 'http://127.0.0.1:4010',
+      apiUrlFromToken: false,
+    });
+  });
+
+  it('does not tie the other grants to the token answer', () => {
+    expect(loadConfig(base).cxone.apiUrlFromToken).toBe(false);
+    expect(
+      loadConfig({
+        ...base,
+        CXONE_GRANT_TYPE: 'password',
+        CXONE_ACCESS_KEY_ID: 'k',
+        CXONE_ACCESS_KEY_SECRET: 's',
+      }).cxone.apiUrlFromToken,
+    ).toBe(false);
+  });
+
+  it.each([
+    [
+      'CXONE_ACCESS_KEY_ID',
+      { CXONE_AREA: 'na1', CXONE_ACCESS_KEY_ID: undefined },
+      'is required when CXONE_GRANT_TYPE=access_key',
+    ],
+    [
+      'CXONE_ACCESS_KEY_SECRET',
+      { CXONE_AREA: 'na1', CXONE_ACCESS_KEY_SECRET: '' },
+      'is required when CXONE_GRANT_TYPE=access_key',
+    ],
+    [
+      'CXONE_AREA',
+      {},
+      'is required when CXONE_GRANT_TYPE=access_key and CXONE_TOKEN_URL is not set (one of na1, au1, eu1)',
+    ],
+    ['CXONE_AREA', { CXONE_AREA: 'us2' }, 'must be one of na1, au1, eu1 (got "us2")'],
+    [
+      'CXONE_ISSUER',
+      { CXONE_AREA: 'na1', CXONE_ISSUER: 'https://cxone.niceincontact.com' },
+      'is not used with CXONE_GRANT_TYPE=access_key',
+    ],
+    [
+      'CXONE_TOKEN_URL',
+      { CXONE_TOKEN_URL: '{CXONE_API_URL}/token' },
+      'uses {CXONE_API_URL} but CXONE_API_URL is not set',
+    ],
+  ])('names %s: %j', (variable, extra, problem) => {
+    const message = problemOf({ ...accessKey, ...extra });
+    expect(message).toContain(`Invalid configuration: ${variable} ${problem}`);
+    expect(message).not.toContain('\n');
+    expect(message).not.toContain('access-key-secret-value');
+  });
+
+  it('names the access key of the password grant with that grant', () => {
+    expect(problemOf({ ...base, CXONE_GRANT_TYPE: 'password', CXONE_ACCESS_KEY_ID: 'k' })).toBe(
+      'Invalid configuration: CXONE_ACCESS_KEY_SECRET is required when CXONE_GRANT_TYPE=password',
+    );
   });
 });

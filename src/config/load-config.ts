@@ -2,7 +2,7 @@ import { plainToInstance } from 'class-transformer';
 import { validateSync, type ValidationError } from 'class-validator';
 import * as http from 'node:http';
 import { AppConfig } from './app-config.js';
-import { EnvDto } from './env.schema.js';
+import { CXONE_AREAS, EnvDto } from './env.schema.js';
 
 /** Credentials the built-in simulator accepts; used only when CXONE_SIMULATOR=true. */
 export const SIMULATOR_CREDENTIALS = {
@@ -182,6 +182,39 @@ function callerSecrets(value: string | undefined): Map<string, string> {
   return secrets;
 }
 
+/**
+ * The access-key grant's endpoints: the token URL from CXONE_TOKEN_URL or NICE's per-area
+ * default; the API base from CXONE_API_URL, or (undefined here) from the token answer's
+ * `resource_server_base_uri`. Issuer discovery finds an OAuth token endpoint, not this one.
+ */
+function accessKeyEndpoints(dto: EnvDto): { apiUrl?: string; tokenUrl: string } {
+  if (dto.CXONE_ISSUER !== undefined) {
+    throw new ConfigError(
+      'CXONE_ISSUER',
+      'is not used with CXONE_GRANT_TYPE=access_key (its discovery finds the OAuth token endpoint); unset it',
+    );
+  }
+  const values = { CXONE_TENANT: dto.CXONE_TENANT, CXONE_API_URL: undefined as string | undefined };
+  const apiUrl =
+    dto.CXONE_API_URL === undefined
+      ? undefined
+      : resolveUrl('CXONE_API_URL', dto.CXONE_API_URL, values);
+  values.CXONE_API_URL = apiUrl;
+  if (dto.CXONE_TOKEN_URL !== undefined) {
+    return { apiUrl, tokenUrl: resolveUrl('CXONE_TOKEN_URL', dto.CXONE_TOKEN_URL, values) };
+  }
+  if (dto.CXONE_AREA === undefined) {
+    throw new ConfigError(
+      'CXONE_AREA',
+      `is required when CXONE_GRANT_TYPE=access_key and CXONE_TOKEN_URL is not set (one of ${CXONE_AREAS.join(', ')})`,
+    );
+  }
+  return {
+    apiUrl,
+    tokenUrl: `https://${dto.CXONE_AREA}.nice-incontact.com/authentication/v1/token/access-key`,
+  };
+}
+
 function list(value: string | undefined): string[] {
   return (value ?? '')
     .split(',')
@@ -213,11 +246,14 @@ export function loadConfig(
     );
   }
 
+  const grantType = dto.CXONE_GRANT_TYPE ?? 'client_credentials';
   const issuer = dto.CXONE_ISSUER?.replace(/\/+$/, '');
   const discover = issuer !== undefined && !dto.CXONE_API_URL && !dto.CXONE_TOKEN_URL;
   let apiUrl: string | undefined;
   let tokenUrl: string | undefined;
-  if (!discover) {
+  if (grantType === 'access_key') {
+    ({ apiUrl, tokenUrl } = accessKeyEndpoints(dto));
+  } else if (!discover) {
     if (!dto.CXONE_API_URL && !dto.CXONE_TENANT) {
       throw new ConfigError(
         'CXONE_TENANT',
@@ -246,23 +282,26 @@ export function loadConfig(
     if (problem) throw new ConfigError('CALLBACK_SECRET', problem);
   }
 
-  const grantType = dto.CXONE_GRANT_TYPE ?? 'client_credentials';
   return Object.assign(new AppConfig(), {
     port: dto.PORT ?? 3000,
     host: dto.HOST,
     logLevel: dto.LOG_LEVEL ?? 'info',
     logPretty: dto.LOG_PRETTY ?? false,
     shutdownGraceSeconds: dto.SHUTDOWN_GRACE_SECONDS ?? 25,
-    auth: { apiKeys, disabled: authDisabled },
+    auth: { apiKeys, disabled: authDisabled, adminCallers: list(dto.ADMIN_CALLERS) },
     cxone: {
       tenant: dto.CXONE_TENANT,
       apiUrl,
       tokenUrl,
       issuer,
       executePath: dto.CXONE_EXECUTE_PATH ?? DEFAULT_EXECUTE_PATH,
-      clientId: dto.CXONE_CLIENT_ID ?? SIMULATOR_CREDENTIALS.clientId,
-      clientSecret: dto.CXONE_CLIENT_SECRET ?? SIMULATOR_CREDENTIALS.clientSecret,
+      // Only the access-key grant may go without a client: it then has none ('').
+      clientId: dto.CXONE_CLIENT_ID ?? (simulator ? SIMULATOR_CREDENTIALS.clientId : ''),
+      clientSecret:
+        dto.CXONE_CLIENT_SECRET ?? (simulator ? SIMULATOR_CREDENTIALS.clientSecret : ''),
       grantType,
+      area: dto.CXONE_AREA,
+      apiUrlFromToken: grantType === 'access_key' && apiUrl === undefined,
       clientAuth: dto.CXONE_CLIENT_AUTH ?? 'body',
       // Unset means the default scope; set but empty means "send no scope".
       scope: env.CXONE_SCOPE === undefined ? DEFAULT_SCOPE : env.CXONE_SCOPE.trim(),

@@ -7,6 +7,7 @@ import { TokenManager } from '../auth/token-manager.service.js';
 import { ResultCache } from '../cache/result-cache.service.js';
 import { CircuitBreaker } from '../circuit-breaker/circuit-breaker.service.js';
 import type { CircuitPermit } from '../circuit-breaker/circuit-state.store.js';
+import { ACTION_ID_PATTERN } from '../lib/action-id.js';
 import { canonicalJson } from '../lib/canonical-json.js';
 import { AppConfig } from '../config/app-config.js';
 import { CxoneCall } from './cxone-call.context.js';
@@ -28,9 +29,6 @@ import type {
   SpanIdSource,
 } from './cxone.types.js';
 import { isValidTraceId } from '../lib/trace-context.js';
-
-/** The action ids the service accepts (no `/`, no `..`, no spaces: safe in the execute path). */
-export const ACTION_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
 
 /** Failures for which the stale result is attached as a fallback. */
 const FALLBACK_CODES: ReadonlySet<string> = new Set(['TIMEOUT', 'CIRCUIT_OPEN', 'UPSTREAM_5XX']);
@@ -187,8 +185,9 @@ export class CxoneClient implements OnApplicationShutdown {
     call: CxoneCall,
   ): Promise<unknown> {
     const encodedId = encodeURIComponent(actionId);
-    const url = (this.urlParts ?? (await this.resolveUrlParts())).join(encodedId);
+    // The token first: with the access-key grant its answer may be what names the API base.
     const token = this.tokens.peek() ?? (await this.tokens.getToken());
+    const url = (this.urlParts ?? (await this.resolveUrlParts())).join(encodedId);
     try {
       return await this.post(url, body, token, options, call);
     } catch (error) {

@@ -13,9 +13,12 @@ export type ErrorCode =
   // request-level errors
   | 'VALIDATION_FAILED'
   | 'UNAUTHORIZED'
+  | 'FORBIDDEN'
   | 'NOT_FOUND'
   | 'BATCH_NOT_FOUND'
   | 'BATCH_FINISHED'
+  | 'BATCH_UNFINISHED'
+  | 'NOTHING_TO_REDRIVE'
   | 'IDEMPOTENCY_CONFLICT'
   | 'INTAKE_SATURATED'
   | 'NOT_READY'

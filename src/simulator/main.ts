@@ -27,6 +27,7 @@ async function main(): Promise<void> {
   process.stdout.write(
     `CXone simulator listening on ${sim.url}\n` +
       `  token:   POST ${sim.url}/platform/oauth/token\n` +
+      `           POST ${sim.url}/authentication/v1/token/access-key (access keys, JSON)\n` +
       `  execute: POST ${sim.url}${options.executePath ?? DEFAULT_EXECUTE_PATH}\n` +
       `  admin:   ${sim.url}/__sim/stats, /__sim/profiles, /__sim/token\n`,
   );

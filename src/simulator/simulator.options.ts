@@ -10,6 +10,8 @@ import {
 
 export const DEFAULT_EXECUTE_PATH = '/api/v2/data-actions/{actionId}/execute';
 export const TOKEN_PATH = '/platform/oauth/token';
+/** NICE's access-key token endpoint (JSON body `{accessKeyId, accessKeySecret}`). */
+export const ACCESS_KEY_TOKEN_PATH = '/authentication/v1/token/access-key';
 
 export interface SimulatorOptions {
   /** 0 = a random free port (tests). Default 0. */
@@ -22,9 +24,9 @@ export interface SimulatorOptions {
   clientId?: string;
   /** Default 'sim-secret'. */
   clientSecret?: string;
-  /** Username of the password grant. Default 'sim-access-key'. */
+  /** Access key id: username of the password grant, `accessKeyId` of the access-key endpoint. Default 'sim-access-key'. */
   accessKeyId?: string;
-  /** Password of the password grant. Default 'sim-access-secret'. */
+  /** Access key secret: password of the password grant, `accessKeySecret` of the access-key endpoint. Default 'sim-access-secret'. */
   accessKeySecret?: string;
   /** Default 3600. */
   tokenLifetimeSeconds?: number;

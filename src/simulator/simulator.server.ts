@@ -24,6 +24,7 @@ import {
 import {
   type ResolvedSimulatorOptions,
   type SimulatorOptions,
+  ACCESS_KEY_TOKEN_PATH,
   TOKEN_PATH,
   checkActionId,
   resolveSimulatorOptions,
@@ -34,7 +35,12 @@ import {
   SimulatorState,
   type SimulatorStats,
 } from './simulator.state.js';
-import { TokenStore, parseTokenRequest } from './simulator.tokens.js';
+import {
+  type ParsedTokenRequest,
+  TokenStore,
+  parseAccessKeyRequest,
+  parseTokenRequest,
+} from './simulator.tokens.js';
 import {
   type TokenBehaviour,
   type TokenBehaviourInput,
@@ -227,8 +233,8 @@ class CxoneSimulator implements SimulatorHandle {
       }
     }
     const query = queryAt < 0 ? '' : rawUrl.slice(queryAt + 1);
-    if (path === TOKEN_PATH) {
-      if (req.method === 'POST') this.token(req, res);
+    if (path === TOKEN_PATH || path === ACCESS_KEY_TOKEN_PATH) {
+      if (req.method === 'POST') this.token(req, res, path === ACCESS_KEY_TOKEN_PATH);
       else methodNotAllowed(res, req.method, 'POST');
     } else if (path === '/__sim' || path.startsWith('/__sim/')) {
       handleAdminRequest(this, req, res, path, query);
@@ -346,7 +352,12 @@ class CxoneSimulator implements SimulatorHandle {
     sendText(res, status, JSON_TYPE, body, headers);
   }
 
-  private token(req: IncomingMessage, res: ServerResponse): void {
+  /**
+   * Both token endpoints: the OAuth one (form body) and NICE's access-key one (JSON body, and
+   * `resource_server_base_uri` pointing here in its answer). They share the token behaviour:
+   * lifetime, injected failures, omitted fields and latency.
+   */
+  private token(req: IncomingMessage, res: ServerResponse, accessKey: boolean): void {
     readBody(req, MAX_ADMIN_BODY_BYTES, (body) => {
       this.state.tokenRequests++;
       if (body === null) {
@@ -354,12 +365,14 @@ class CxoneSimulator implements SimulatorHandle {
         payloadTooLarge(res, MAX_ADMIN_BODY_BYTES);
         return;
       }
-      const { summary, verdict } = parseTokenRequest(
-        req.headers['content-type'],
-        req.headers.authorization,
-        body,
-        this.options,
-      );
+      const { summary, verdict }: ParsedTokenRequest = accessKey
+        ? parseAccessKeyRequest(req.headers['content-type'], body, this.options)
+        : parseTokenRequest(
+            req.headers['content-type'],
+            req.headers.authorization,
+            body,
+            this.options,
+          );
       this.state.lastTokenRequest = {
         grant_type: summary.grantType,
         scope: summary.scope,
@@ -405,6 +418,9 @@ class CxoneSimulator implements SimulatorHandle {
         answerBody.token_type = 'bearer';
         if (!behaviour.omitExpiresIn) answerBody.expires_in = lifetime;
         if (verdict.scope !== null) answerBody.scope = verdict.scope;
+        // As CXone writes it: with a trailing slash.
+        if (accessKey && !behaviour.omitResourceServerBaseUri)
+          answerBody.resource_server_base_uri = `${this.url}/`;
         sendJson(res, 200, answerBody, noStore);
       };
       if (behaviour.latencyMs > 0) this.later(behaviour.latencyMs, answer);

@@ -126,6 +126,40 @@ export function parseTokenRequest(
   return { summary, verdict: { ok: true, scope } };
 }
 
+/**
+ * Checks a request to NICE's access-key endpoint: a JSON object with `accessKeyId` and
+ * `accessKeySecret` (strings), no OAuth client.
+ */
+export function parseAccessKeyRequest(
+  contentType: string | undefined,
+  body: string,
+  expected: ExpectedCredentials,
+): ParsedTokenRequest {
+  const summary: TokenRequestSummary = { grantType: 'access_key', scope: null, clientAuth: 'none' };
+  const fail = (status: number, error: string, description: string) => ({
+    summary,
+    verdict: { ok: false as const, status, error, description, basicChallenge: false },
+  });
+  const isJson =
+    contentType !== undefined &&
+    contentType.toLowerCase().split(';')[0].trim() === 'application/json';
+  if (!isJson) return fail(400, 'invalid_request', 'content type must be application/json');
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body);
+  } catch {
+    return fail(400, 'invalid_request', 'body must be JSON');
+  }
+  const { accessKeyId, accessKeySecret } = (parsed ?? {}) as Record<string, unknown>;
+  if (typeof accessKeyId !== 'string' || typeof accessKeySecret !== 'string') {
+    return fail(400, 'invalid_request', 'accessKeyId and accessKeySecret (strings) are required');
+  }
+  if (accessKeyId !== expected.accessKeyId || accessKeySecret !== expected.accessKeySecret) {
+    return fail(401, 'invalid_client', 'access key id or secret is wrong');
+  }
+  return { summary, verdict: { ok: true, scope: null } };
+}
+
 function parseBasic(
   authorization: string | undefined,
 ): { id: string; secret: string } | 'malformed' | null {

@@ -6,7 +6,12 @@ import {
   rejectUnknownFields,
 } from './simulator.validation.js';
 
-export type OmittableTokenField = 'access_token' | 'expires_in';
+export type OmittableTokenField = 'access_token' | 'expires_in' | 'resource_server_base_uri';
+const OMITTABLE: ReadonlySet<string> = new Set([
+  'access_token',
+  'expires_in',
+  'resource_server_base_uri',
+]);
 
 /** Wire shape of PUT /__sim/token and setTokenBehaviour(); it replaces the whole behaviour. */
 export interface TokenBehaviourInput {
@@ -36,6 +41,8 @@ export interface TokenBehaviour {
   failRate: number;
   omitAccessToken: boolean;
   omitExpiresIn: boolean;
+  /** Only the access-key endpoint answers this field. */
+  omitResourceServerBaseUri: boolean;
   latencyMs: number;
 }
 
@@ -58,6 +65,7 @@ export function defaultTokenBehaviour(): TokenBehaviour {
     failRate: 0,
     omitAccessToken: false,
     omitExpiresIn: false,
+    omitResourceServerBaseUri: false,
     latencyMs: 0,
   };
 }
@@ -86,6 +94,7 @@ export function parseTokenBehaviour(input: unknown): TokenBehaviour {
     failRate: optionalNumber(input, 'fail_rate', { min: 0, max: 1 }) ?? d.failRate,
     omitAccessToken: omit.has('access_token'),
     omitExpiresIn: omit.has('expires_in'),
+    omitResourceServerBaseUri: omit.has('resource_server_base_uri'),
     latencyMs: optionalNumber(input, 'latency_ms', { min: 0, max: 600_000 }) ?? d.latencyMs,
   };
 }
@@ -97,6 +106,7 @@ export function tokenBehaviourView(
   const omit: OmittableTokenField[] = [];
   if (behaviour.omitAccessToken) omit.push('access_token');
   if (behaviour.omitExpiresIn) omit.push('expires_in');
+  if (behaviour.omitResourceServerBaseUri) omit.push('resource_server_base_uri');
   return {
     lifetime_seconds: behaviour.lifetimeSeconds ?? defaultLifetimeSeconds,
     fail_next: behaviour.failNext,
@@ -114,13 +124,13 @@ function parseOmitFields(value: unknown): Set<OmittableTokenField> {
     throw new SimulatorInputError('omit_fields', `must be an array (got ${describe(value)})`);
   }
   value.forEach((field: unknown, index) => {
-    if (field !== 'access_token' && field !== 'expires_in') {
+    if (typeof field !== 'string' || !OMITTABLE.has(field)) {
       throw new SimulatorInputError(
         `omit_fields[${index}]`,
-        `must be "access_token" or "expires_in" (got ${describe(field)})`,
+        `must be "access_token", "expires_in" or "resource_server_base_uri" (got ${describe(field)})`,
       );
     }
-    result.add(field);
+    result.add(field as OmittableTokenField);
   });
   return result;
 }

@@ -149,6 +149,39 @@ export function describeCallbackOutboxContract(
       ]);
     });
 
+    it('writes it when a batch ends failed (past its tolerated failures), with status failed', async () => {
+      const meta = withCallback(3);
+      await store.create(meta, [{}, {}, {}]);
+      await store.markRunning(meta.batchId, now());
+      await store.recordOutcome(meta.batchId, 0, {
+        status: 'failed',
+        error: 'CXone answered 500',
+        errorCode: 'UPSTREAM_5XX',
+        attempts: 1,
+        latencyMs: 1,
+      });
+      await store.markFailed(meta.batchId, 'TOLERATED_FAILURE_EXCEEDED', now());
+      const { claimed } = await outbox.claimDue(Date.now(), LEASE_MS, 10, MAX_ATTEMPTS);
+      expect(claimed.map((d) => [d.report.status, d.report.summary])).toEqual([
+        ['failed', { total: 3, successful: 0, failed: 1, degraded: 0, cancelled: 2, pending: 0 }],
+      ]);
+    });
+
+    it('drops the earlier end’s delivery on redrive; the next end writes a new one, with a new id', async () => {
+      const meta = await ended(2);
+      const [first] = (await outbox.claimDue(Date.now(), LEASE_MS, 10, MAX_ATTEMPTS)).claimed;
+      await outbox.settle(first, { kind: 'delivered', at: now() });
+      await store.redrive(meta.batchId, ['failed']);
+      expect(await outbox.stateOf(meta.batchId)).toBeUndefined();
+      await store.markRunning(meta.batchId, now());
+      await store.recordOutcome(meta.batchId, 0, { status: 'success', attempts: 1, latencyMs: 1 });
+      await store.markFinished(meta.batchId, now());
+      const [second] = (await outbox.claimDue(Date.now(), LEASE_MS, 10, MAX_ATTEMPTS)).claimed;
+      expect(second.id).not.toBe(first.id);
+      expect(second).toMatchObject({ attempt: 1, report: { status: 'completed' } });
+      expect(second.report.summary).toMatchObject({ successful: 2, failed: 0 });
+    });
+
     it('writes one delivery per end: finishing an ended batch again changes nothing', async () => {
       const meta = await ended(1);
       const [first] = (await outbox.claimDue(Date.now(), LEASE_MS, 10, MAX_ATTEMPTS)).claimed;

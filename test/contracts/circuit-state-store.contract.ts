@@ -26,6 +26,7 @@ const T0 = 1_000_000;
 const closedClean = (actionId: string): CircuitStatus => ({
   actionId,
   state: 'closed',
+  forced: false,
   consecutiveFailures: 0,
   openUntil: null,
   probeInFlight: false,
@@ -78,6 +79,7 @@ export function describeCircuitStateStoreContract(
       expect(await store.state('a', T0 + 11)).toEqual({
         actionId: 'a',
         state: 'open',
+        forced: false,
         consecutiveFailures: THRESHOLD,
         openUntil: T0 + 10 + OPEN_MS,
         probeInFlight: false,
@@ -111,6 +113,7 @@ export function describeCircuitStateStoreContract(
       const at = await halfOpen('a');
       expect(await store.state('a', at)).toMatchObject({
         state: 'half-open',
+        forced: false,
         probeInFlight: false,
       });
       const permits = await Promise.all(
@@ -121,6 +124,7 @@ export function describeCircuitStateStoreContract(
       expect(await store.state('a', at + 1)).toEqual({
         actionId: 'a',
         state: 'half-open',
+        forced: false,
         consecutiveFailures: THRESHOLD,
         openUntil: at,
         probeInFlight: true,
@@ -142,6 +146,7 @@ export function describeCircuitStateStoreContract(
       await store.releaseProbe('a');
       expect(await store.state('a', at + 1)).toMatchObject({
         state: 'half-open',
+        forced: false,
         probeInFlight: false,
       });
       expect(await store.tryAcquire('a', at + 1, LEASE_MS)).toBe('probe');
@@ -166,6 +171,7 @@ export function describeCircuitStateStoreContract(
       expect(await store.state('a', at + 101)).toEqual({
         actionId: 'a',
         state: 'open',
+        forced: false,
         consecutiveFailures: THRESHOLD + 1,
         openUntil: at + 100 + OPEN_MS,
         probeInFlight: false,
@@ -181,6 +187,7 @@ export function describeCircuitStateStoreContract(
       expect(await store.recordFailure('a', false, T0 + 2, THRESHOLD, OPEN_MS)).toBeNull();
       expect(await store.state('a', T0 + 3)).toMatchObject({
         state: 'open',
+        forced: false,
         consecutiveFailures: THRESHOLD,
         openUntil,
       });
@@ -191,6 +198,7 @@ export function describeCircuitStateStoreContract(
       expect(await store.state('a', openUntil + 3)).toEqual({
         actionId: 'a',
         state: 'half-open',
+        forced: false,
         consecutiveFailures: THRESHOLD,
         openUntil,
         probeInFlight: true,
@@ -237,6 +245,7 @@ export function describeCircuitStateStoreContract(
         {
           actionId: 'open',
           state: 'open',
+          forced: false,
           consecutiveFailures: THRESHOLD,
           openUntil: T0 + OPEN_MS,
           probeInFlight: false,
@@ -244,6 +253,7 @@ export function describeCircuitStateStoreContract(
         {
           actionId: 'probing',
           state: 'half-open',
+          forced: false,
           consecutiveFailures: THRESHOLD,
           openUntil: T0,
           probeInFlight: true,

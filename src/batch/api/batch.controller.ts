@@ -1,4 +1,15 @@
-import { Body, Controller, Get, Headers, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
+import {
+  Body,
+  Controller,
+  Get,
+  Headers,
+  HttpCode,
+  Param,
+  Patch,
+  Post,
+  Query,
+  Res,
+} from '@nestjs/common';
 import {
   ApiAcceptedResponse,
   ApiBearerAuth,
@@ -28,10 +39,13 @@ import {
   ExecuteBatchDto,
   ListQueryDto,
   ProblemDto,
+  RedriveBatchDto,
+  RetuneBatchDto,
   StatusQueryDto,
 } from './batch.dto.js';
 import { AppConfig } from '../../config/app-config.js';
 import { parseExecuteBatch } from './execute-batch.parser.js';
+import { parseRedrive, parseRetune } from './steering.parser.js';
 import { acceptedBody, listEntryBody, statusBody, statusUrlOf } from './batch.presenter.js';
 import { BatchService, type BatchView } from '../core/batch.service.js';
 
@@ -159,6 +173,55 @@ export class BatchController {
     @Res({ passthrough: true }) response: Response,
   ): Promise<BatchStatusDto> {
     const view = await this.batches.cancel(requireBatchId(batchId));
+    setPollHint(response, view);
+    return statusBody(view);
+  }
+
+  @Patch(':batch_id')
+  @ApiOperation({
+    summary: 'Retune a queued or running batch: the replica running it applies it within 1 s.',
+  })
+  @ApiParam({ name: 'batch_id', example: '6f1c2d4e-8a9b-4c3d-9e8f-0a1b2c3d4e5f' })
+  @ApiBody({ type: RetuneBatchDto })
+  @ApiOkResponse({ type: BatchStatusDto })
+  @ApiNotFoundResponse({ type: ProblemDto })
+  @ApiConflictResponse({ type: ProblemDto, description: 'The batch has already finished.' })
+  async retune(
+    @Param('batch_id') batchId: string,
+    @Body() body: unknown,
+    @Res({ passthrough: true }) response: Response,
+  ): Promise<BatchStatusDto> {
+    const id = requireBatchId(batchId);
+    const view = await this.batches.retune(id, parseRetune(body, this.config));
+    setPollHint(response, view);
+    return statusBody(view);
+  }
+
+  @Post(':batch_id/redrive')
+  @HttpCode(202)
+  @ApiOperation({
+    summary:
+      'Run the items of a finished batch with the given outcomes again, under the same batch id.',
+  })
+  @ApiParam({ name: 'batch_id', example: '6f1c2d4e-8a9b-4c3d-9e8f-0a1b2c3d4e5f' })
+  @ApiBody({ type: RedriveBatchDto, required: false })
+  @ApiAcceptedResponse({
+    type: BatchStatusDto,
+    description: 'Queued again; `Location` is the status URL.',
+  })
+  @ApiNotFoundResponse({ type: ProblemDto })
+  @ApiConflictResponse({
+    type: ProblemDto,
+    description: 'The batch has not finished, or no item has one of the statuses.',
+  })
+  async redrive(
+    @Param('batch_id') batchId: string,
+    @Body() body: unknown,
+    @Res({ passthrough: true }) response: Response,
+  ): Promise<BatchStatusDto> {
+    const id = requireBatchId(batchId);
+    const view = await this.batches.redrive(id, parseRedrive(body));
+    response.setHeader('Location', statusUrlOf(id));
     setPollHint(response, view);
     return statusBody(view);
   }

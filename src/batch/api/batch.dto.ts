@@ -1,9 +1,12 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform, Type } from 'class-transformer';
 import {
+  ArrayMinSize,
   IsArray,
+  IsDefined,
   IsIn,
   IsInt,
+  IsNumber,
   IsOptional,
   IsString,
   Matches,
@@ -12,9 +15,16 @@ import {
   Min,
   NotContains,
 } from 'class-validator';
-import { ITEM_STATUSES, type ItemStatus } from '../core/batch.types.js';
+import { ACTION_ID_PATTERN } from '../../lib/action-id.js';
+import {
+  DEFAULT_REDRIVE_STATUSES,
+  ITEM_STATUSES,
+  REDRIVABLE_STATUSES,
+  type ItemStatus,
+  type RedrivableStatus,
+} from '../core/batch.types.js';
 
-export const ACTION_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
+const BATCH_STATUSES = ['queued', 'running', 'completed', 'cancelled', 'failed'];
 
 /** `POST /batch/execute` body. `payloads` is checked item by item in `parseExecuteBatch` (fast for 100k items). */
 export class ExecuteBatchDto {
@@ -93,6 +103,63 @@ export class ExecuteBatchDto {
   @IsString()
   @MaxLength(2048)
   callback_url?: string;
+
+  @ApiPropertyOptional({
+    default: 100,
+    minimum: 0,
+    maximum: 100,
+    description:
+      'Once more than this share of the items has failed, the batch stops and ends `failed`.',
+  })
+  @IsOptional()
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @Min(0)
+  @Max(100)
+  tolerated_failure_percent?: number;
+
+  @ApiPropertyOptional({
+    minimum: 0,
+    maximum: 100000,
+    description:
+      'Once more than this many items have failed, the batch stops and ends `failed` (at most MAX_BATCH_ITEMS).',
+  })
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  tolerated_failure_count?: number;
+}
+
+/** `PATCH /batch/{batch_id}` body. */
+export class RetuneBatchDto {
+  @ApiProperty({
+    minimum: 1,
+    maximum: 256,
+    example: 16,
+    description:
+      'Most CXone calls of this batch in flight at once (at most MAX_WORKERS_PER_BATCH).',
+  })
+  @IsDefined({ message: 'is required' })
+  @IsInt()
+  @Min(1)
+  max_workers: number;
+}
+
+/** `POST /batch/{batch_id}/redrive` body (optional). */
+export class RedriveBatchDto {
+  @ApiPropertyOptional({
+    type: [String],
+    enum: REDRIVABLE_STATUSES,
+    default: DEFAULT_REDRIVE_STATUSES,
+    description: 'The outcomes whose items run again.',
+  })
+  @IsOptional()
+  @IsArray()
+  @ArrayMinSize(1)
+  @IsIn(REDRIVABLE_STATUSES, {
+    each: true,
+    message: `each value must be one of ${REDRIVABLE_STATUSES.join(', ')}`,
+  })
+  statuses?: RedrivableStatus[];
 }
 
 export class StatusQueryDto {
@@ -138,7 +205,7 @@ export class ListQueryDto {
 
 export class BatchAcceptedDto {
   @ApiProperty({ example: '6f1c2d4e-8a9b-4c3d-9e8f-0a1b2c3d4e5f' }) batch_id: string;
-  @ApiProperty({ example: 'queued', enum: ['queued', 'running', 'completed', 'cancelled'] })
+  @ApiProperty({ example: 'queued', enum: BATCH_STATUSES })
   status: string;
   @ApiProperty({ example: '4bf92f3577b34da6a3ce929d0e0e4736' }) trace_id: string;
   @ApiProperty({ example: '/batch/6f1c2d4e-8a9b-4c3d-9e8f-0a1b2c3d4e5f/status' })
@@ -158,6 +225,18 @@ export class LatencyDto {
   @ApiProperty({ example: 52 }) p50: number;
   @ApiProperty({ example: 88 }) p95: number;
   @ApiProperty({ example: 240 }) max: number;
+}
+
+export class LimitsDto {
+  @ApiProperty({ example: 16 }) max_workers: number;
+  @ApiProperty({ example: 16, description: 'What the batch may use now.' })
+  effective_workers: number;
+  @ApiProperty({
+    nullable: true,
+    type: String,
+    description: 'End of a pause of the action (a 429 with Retry-After).',
+  })
+  paused_until: string | null;
 }
 
 export class PaginationDto {
@@ -220,7 +299,14 @@ export class CallbackStateDto {
 export class BatchStatusDto {
   @ApiProperty() batch_id: string;
   @ApiProperty({ example: 'lookup-customer' }) action_id: string;
-  @ApiProperty({ enum: ['queued', 'running', 'completed', 'cancelled'] }) status: string;
+  @ApiProperty({ enum: BATCH_STATUSES }) status: string;
+  @ApiProperty({
+    nullable: true,
+    type: String,
+    enum: ['TOLERATED_FAILURE_EXCEEDED'],
+    description: 'Why the batch ended `failed`.',
+  })
+  failure_reason: string | null;
   @ApiProperty({ example: '4bf92f3577b34da6a3ce929d0e0e4736' }) trace_id: string;
   @ApiProperty({ example: '2026-11-24T10:00:00.000Z' }) created_at: string;
   @ApiProperty({ nullable: true, type: String }) started_at: string | null;
@@ -228,6 +314,8 @@ export class BatchStatusDto {
   @ApiProperty({ example: 0.98, minimum: 0, maximum: 1 }) progress: number;
   @ApiProperty({ type: SummaryDto }) summary: SummaryDto;
   @ApiProperty({ type: LatencyDto }) latency_ms: LatencyDto;
+  @ApiProperty({ type: LimitsDto }) limits: LimitsDto;
+  @ApiProperty({ example: 0, description: 'Times the batch was redriven.' }) redrive_count: number;
   @ApiProperty({
     type: CallbackStateDto,
     nullable: true,
@@ -241,7 +329,7 @@ export class BatchStatusDto {
 export class BatchListEntryDto {
   @ApiProperty() batch_id: string;
   @ApiProperty() action_id: string;
-  @ApiProperty({ enum: ['queued', 'running', 'completed', 'cancelled'] }) status: string;
+  @ApiProperty({ enum: BATCH_STATUSES }) status: string;
   @ApiProperty() created_at: string;
   @ApiProperty({ type: SummaryDto }) summary: SummaryDto;
 }

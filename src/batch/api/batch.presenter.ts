@@ -44,6 +44,7 @@ export function statusBody(view: BatchView) {
     batch_id: meta.batchId,
     action_id: meta.actionId,
     status: meta.status,
+    failure_reason: meta.failureReason ?? null,
     trace_id: meta.traceId,
     created_at: meta.createdAt,
     started_at: meta.startedAt,
@@ -51,6 +52,12 @@ export function statusBody(view: BatchView) {
     progress: summary.total === 0 ? 1 : Math.round((done / summary.total) * 10000) / 10000,
     summary,
     latency_ms: latency,
+    limits: {
+      max_workers: meta.options.maxWorkers,
+      effective_workers: meta.options.maxWorkers,
+      paused_until: null,
+    },
+    redrive_count: meta.redriveCount ?? 0,
     callback: view.callback && {
       status: view.callback.status,
       attempts: view.callback.attempts,

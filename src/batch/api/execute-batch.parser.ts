@@ -82,6 +82,12 @@ export function parseExecuteBatch(body: unknown, config: AppConfig): ParsedBatch
       message: `must not be greater than ${maxWorkersPerBatch}`,
     });
   }
+  if (typeof dto.tolerated_failure_count === 'number' && dto.tolerated_failure_count > maxItems) {
+    errors.push({
+      field: 'tolerated_failure_count',
+      message: `must not be greater than ${maxItems} (MAX_BATCH_ITEMS)`,
+    });
+  }
   if (typeof dto.callback_url === 'string') {
     const problem = new CallbackHostPolicy(config.callback.allowedHosts).intakeProblem(
       dto.callback_url,
@@ -99,6 +105,12 @@ export function parseExecuteBatch(body: unknown, config: AppConfig): ParsedBatch
       timeoutMs: dto.timeout_ms ?? 15000,
       cacheTtlSeconds: dto.cache_ttl_seconds ?? 300,
       ...(dto.callback_url ? { callbackUrl: dto.callback_url } : {}),
+      ...(typeof dto.tolerated_failure_percent === 'number'
+        ? { toleratedFailurePercent: dto.tolerated_failure_percent }
+        : {}),
+      ...(typeof dto.tolerated_failure_count === 'number'
+        ? { toleratedFailureCount: dto.tolerated_failure_count }
+        : {}),
     },
   };
 }

@@ -15,7 +15,7 @@ export interface RunTelemetry {
   /** The batch went from queued to running. */
   started(): void;
   chunk(start: number, end: number): ChunkTelemetry;
-  /** The batch ended (completed or cancelled) with this summary. */
+  /** The batch ended (completed, cancelled or failed) with this summary. */
   finished(meta: BatchMeta, summary: BatchSummary): void;
   /** The run is over, whether or not the batch finished (handed back, interrupted). */
   close(): void;
@@ -28,6 +28,8 @@ export interface RunTelemetry {
  */
 export abstract class BatchTelemetry {
   abstract accepted(meta: BatchMeta): void;
+  /** The finished batch is queued again with `items` of its items back to pending. */
+  abstract redriven(meta: BatchMeta, items: number): void;
   abstract openRun(meta: BatchMeta): RunTelemetry;
 }
 
@@ -58,6 +60,7 @@ class NoopRun implements RunTelemetry, ChunkTelemetry {
 
 class NoopBatchTelemetry extends BatchTelemetry {
   accepted(): void {}
+  redriven(): void {}
   openRun(meta: BatchMeta): RunTelemetry {
     return new NoopRun(meta);
   }

@@ -4,7 +4,7 @@ import { DomainError } from '../../lib/domain-error.js';
 import { loadConfig } from '../../config/load-config.js';
 import type { ActionExecutor, ExecuteOptions, ExecuteResult } from './action-executor.js';
 import { BatchRunner } from './batch.runner.js';
-import type { BatchMeta } from './batch.types.js';
+import type { BatchMeta, BatchOptions } from './batch.types.js';
 import { CallbackDispatcher } from '../../callback/core/callback-dispatcher.js';
 import { CallbackSigner } from '../../callback/core/callback-signer.js';
 import { PinnedHttpTransport } from '../../callback/transport/pinned-http.transport.js';
@@ -68,6 +68,7 @@ async function createBatch(
   total: number,
   maxWorkers: number,
   chunkSize = 10,
+  tolerance: Pick<BatchOptions, 'toleratedFailurePercent' | 'toleratedFailureCount'> = {},
 ) {
   const meta: BatchMeta = {
     batchId: `batch-${++seq}`,
@@ -75,7 +76,7 @@ async function createBatch(
     status: 'queued',
     traceId: 'a'.repeat(32),
     traceFlags: '01',
-    options: { chunkSize, maxWorkers, timeoutMs: 1000, cacheTtlSeconds: 0 },
+    options: { chunkSize, maxWorkers, timeoutMs: 1000, cacheTtlSeconds: 0, ...tolerance },
     total,
     createdAt: new Date().toISOString(),
     startedAt: null,
@@ -219,5 +220,102 @@ describe('BatchRunner', () => {
     expect(largeProgress.pending).toBeGreaterThan(200);
     await largeRun;
     expect((await store.summary(large)).pending).toBe(0);
+  });
+
+  describe('tolerated failures', () => {
+    const rejectOdd = async ({ n }: { n: number }): Promise<ExecuteResult> => {
+      await sleep(1);
+      if (n % 2 === 1) throw new DomainError('UPSTREAM_4XX', 'Upstream answered 400');
+      return ok(n);
+    };
+
+    it('stops once failures pass the count: calls in flight finish, pending items are cancelled', async () => {
+      const { store, executor, runner } = setup(rejectOdd);
+      const batchId = await createBatch(store, 100, 2, 10, { toleratedFailureCount: 3 });
+      await runner.run(batchId);
+      const summary = await store.summary(batchId);
+      expect(summary.failed).toBeGreaterThanOrEqual(4);
+      // Two workers: the call beside the fourth failure may still end failed, no more.
+      expect(summary.failed).toBeLessThanOrEqual(5);
+      expect(summary.cancelled).toBe(100 - executor.started.length);
+      expect(summary.pending).toBe(0);
+      expect(executor.started.length).toBeLessThan(12);
+      const meta = await store.getMeta(batchId);
+      expect(meta).toMatchObject({ status: 'failed', failureReason: 'TOLERATED_FAILURE_EXCEEDED' });
+      expect(meta?.finishedAt).not.toBeNull();
+    });
+
+    it('stops once failures pass the percentage of the total, and not before', async () => {
+      const { store, runner } = setup(rejectOdd);
+      const within = await createBatch(store, 20, 1, 10, { toleratedFailurePercent: 50 });
+      await runner.run(within);
+      expect(await store.getMeta(within)).toMatchObject({ status: 'completed' });
+      expect((await store.summary(within)).failed).toBe(10);
+
+      const over = await createBatch(store, 20, 1, 10, { toleratedFailurePercent: 10 });
+      await runner.run(over);
+      // 10 % of 20 is 2: the third failure (item 5) stops the batch.
+      expect(await store.summary(over)).toMatchObject({ failed: 3, successful: 3, cancelled: 14 });
+      expect((await store.getMeta(over))?.status).toBe('failed');
+    });
+
+    it('does not count degraded items', async () => {
+      const { store, runner } = setup(async () => {
+        throw Object.assign(new DomainError('TIMEOUT', 'timed out'), { attempts: 1 });
+      });
+      const batchId = await createBatch(store, 10, 2, 10, { toleratedFailureCount: 0 });
+      await runner.run(batchId);
+      expect(await store.summary(batchId)).toMatchObject({ degraded: 10, failed: 0 });
+      expect((await store.getMeta(batchId))?.status).toBe('completed');
+    });
+  });
+
+  it('follows a new max_workers while it runs, up and down', async () => {
+    const { store, executor, runner } = setup(async ({ n }) => {
+      await sleep(5);
+      return ok(n);
+    });
+    const batchId = await createBatch(store, 400, 2, 10);
+    const run = runner.run(batchId);
+    await sleep(30);
+    expect(executor.peak).toBe(2);
+    // Raised through the store only, as when another replica took the PATCH: the run polls it.
+    await store.retune(batchId, 12);
+    for (const deadline = Date.now() + 5000; executor.inFlight < 12 && Date.now() < deadline;)
+      await sleep(1);
+    expect(executor.inFlight).toBe(12);
+    // Lowered in this process: the workers beyond it leave after their call.
+    await store.retune(batchId, 3);
+    runner.retune(batchId, 3);
+    await sleep(20);
+    const peakAfter = { value: 0 };
+    const probe = setInterval(() => {
+      peakAfter.value = Math.max(peakAfter.value, executor.inFlight);
+    }, 1);
+    await sleep(40);
+    clearInterval(probe);
+    expect(peakAfter.value).toBeLessThanOrEqual(3);
+    await run;
+    expect(executor.peak).toBe(12);
+    expect((await store.summary(batchId)).successful).toBe(400);
+  });
+
+  it('runs only the redriven items again, under their request ids', async () => {
+    let failing = true;
+    const { store, executor, runner } = setup(async ({ n }) => {
+      if (failing && n % 4 === 0) throw new DomainError('UPSTREAM_4XX', 'Upstream answered 409');
+      return ok(n);
+    });
+    const batchId = await createBatch(store, 20, 3);
+    await runner.run(batchId);
+    expect((await store.summary(batchId)).failed).toBe(5);
+    failing = false;
+    executor.started.length = 0;
+    const redriven = await store.redrive(batchId, ['failed', 'cancelled']);
+    expect(redriven).toMatchObject({ redriven: 5, meta: { status: 'queued', redriveCount: 1 } });
+    await runner.run(batchId);
+    expect(executor.started.sort()).toEqual([0, 4, 8, 12, 16].map((n) => `${batchId}-${n}`).sort());
+    expect(await store.summary(batchId)).toMatchObject({ successful: 20, failed: 0, pending: 0 });
+    expect(await store.getMeta(batchId)).toMatchObject({ status: 'completed', redriveCount: 1 });
   });
 });

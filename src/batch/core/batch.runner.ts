@@ -9,7 +9,7 @@ import {
 } from './batch-telemetry.js';
 import { ActionExecutor } from './action-executor.js';
 import { BatchStore } from './batch.store.js';
-import type { BatchMeta, ItemOutcome } from './batch.types.js';
+import { toleranceExceeded, type BatchMeta, type ItemOutcome } from './batch.types.js';
 import { ConcurrencyGate } from './concurrency-gate.js';
 import { failureOutcome, successOutcome } from './item-outcome.js';
 
@@ -21,6 +21,14 @@ interface WorkItem {
 
 interface RunState {
   cancelled: boolean;
+  /** Failures passed the batch's tolerance: scheduling stops and the batch ends `failed`. */
+  failedOverTolerance: boolean;
+  /** Items recorded `failed`: those of earlier runs (from the summary) and this run's. */
+  failed: number;
+  /** The batch's `max_workers` now (a PATCH changes it while the batch runs). */
+  maxWorkers: number;
+  /** Starts workers up to `maxWorkers` while items run; unset before and after. */
+  onRetune?: () => void;
   /** Aborted when this replica hands the batch back to the queue (shutdown, lost job lock). */
   signal?: AbortSignal;
 }
@@ -36,11 +44,18 @@ export class BatchRunInterrupted extends Error {
 const STORE_RETRY_FIRST_MS = 100;
 const STORE_RETRY_MAX_MS = 2000;
 const STORE_RETRY_BUDGET_MS = 10 * 60_000;
+/**
+ * How often a running batch re-reads its stored meta: a `max_workers` PATCH or a cancel received
+ * by another replica reaches the one running the batch within this (PATCH promises 1 s).
+ */
+export const STEERING_POLL_MS = 250;
 
 /**
  * Runs one batch to its end: loads it chunk by chunk, keeps at most `max_workers` items in flight
  * (each through the process-wide concurrency gate), records every outcome, then finishes the batch
- * (which stores its callback in the outbox). Items already recorded (a run resumed on another replica) are skipped.
+ * (which stores its callback in the outbox). Items already recorded (a run resumed on another
+ * replica) are skipped. Once more items have failed than the batch tolerates, it stops scheduling
+ * and ends `failed`.
  */
 @Injectable()
 export class BatchRunner {
@@ -66,6 +81,12 @@ export class BatchRunner {
     return this.running.has(batchId);
   }
 
+  /** A batch this process runs gets a new `max_workers` now (others learn it from the store). */
+  retune(batchId: string, maxWorkers: number): void {
+    const state = this.running.get(batchId);
+    if (state) applyMaxWorkers(state, maxWorkers);
+  }
+
   /**
    * Runs the batch to its end. With a `signal`, aborting it stops scheduling; once the calls in
    * flight have finished the run rejects with `BatchRunInterrupted`, leaving the batch unfinished.
@@ -88,7 +109,13 @@ export class BatchRunner {
   private async runOnce(batchId: string, signal?: AbortSignal): Promise<void> {
     const meta = await this.withStoreRetry(() => this.store.getMeta(batchId));
     if (!meta || meta.finishedAt !== null) return;
-    const state: RunState = { cancelled: meta.status === 'cancelled', signal };
+    const state: RunState = {
+      cancelled: meta.status === 'cancelled',
+      failedOverTolerance: false,
+      failed: 0,
+      maxWorkers: meta.options.maxWorkers,
+      signal,
+    };
     this.running.set(batchId, state);
     const run = this.telemetry.openRun(meta);
     try {
@@ -99,9 +126,16 @@ export class BatchRunner {
         state.cancelled = !runnable;
         if (runnable) run.started();
       }
-      if (!state.cancelled) await this.runItems(meta, state, run);
+      if (!state.cancelled) {
+        // A batch resumed after its failures passed the tolerance runs nothing more.
+        const summary = await this.withStoreRetry(() => this.store.summary(batchId));
+        state.failed = summary.failed;
+        state.failedOverTolerance = toleranceExceeded(summary.failed, meta.total, meta.options);
+        if (!state.failedOverTolerance) await this.runItems(meta, state, run);
+      }
       if (signal?.aborted) throw new BatchRunInterrupted(batchId);
-      await this.finish(batchId, run);
+      if (state.failedOverTolerance && !state.cancelled) await this.fail(meta, state, run);
+      else await this.finish(batchId, run);
     } finally {
       run.close();
       this.running.delete(batchId);
@@ -110,12 +144,13 @@ export class BatchRunner {
 
   private async runItems(meta: BatchMeta, state: RunState, run: RunTelemetry): Promise<void> {
     const { batchId, total } = meta;
-    const { chunkSize, maxWorkers } = meta.options;
+    const { chunkSize } = meta.options;
     const queue: WorkItem[] = [];
     let head = 0;
     let nextChunk = 0;
     let loading: Promise<void> | undefined;
-    const stopped = (): boolean => state.cancelled || state.signal?.aborted === true;
+    const stopped = (): boolean =>
+      state.cancelled || state.failedOverTolerance || state.signal?.aborted === true;
 
     const loadNextChunk = async (): Promise<void> => {
       const start = nextChunk;
@@ -156,7 +191,7 @@ export class BatchRunner {
       for (;;) {
         if (head < queue.length) {
           const item = queue[head++];
-          if (queue.length - head < maxWorkers) prefetch();
+          if (queue.length - head < state.maxWorkers) prefetch();
           return item;
         }
         if (loadFailure) throw loadFailure.error;
@@ -166,18 +201,59 @@ export class BatchRunner {
       }
     };
 
+    // One worker per item in flight: a worker beyond `max_workers` (lowered by a PATCH) leaves
+    // after its call, and a raised `max_workers` starts more workers at once.
+    let workers = 0;
+    const working = new Set<Promise<void>>();
     const worker = async (): Promise<void> => {
-      for (;;) {
-        const item = await take();
-        if (!item || stopped()) return;
-        await this.gate.run(() => (stopped() ? Promise.resolve() : this.runItem(meta, item)));
+      try {
+        for (;;) {
+          if (workers > state.maxWorkers) return;
+          const item = await take();
+          if (!item || stopped()) return;
+          await this.gate.run(() =>
+            stopped() ? Promise.resolve() : this.runItem(meta, item, state),
+          );
+        }
+      } finally {
+        workers -= 1;
+      }
+    };
+    const startWorkers = (): void => {
+      while (workers < Math.min(state.maxWorkers, total) && !stopped()) {
+        workers += 1;
+        const running: Promise<void> = worker().finally(() => working.delete(running));
+        // Awaited below; also handled here for a worker started while an earlier one's error ends the run.
+        running.catch(() => undefined);
+        working.add(running);
       }
     };
 
-    await Promise.all(Array.from({ length: Math.min(maxWorkers, total) }, worker));
+    const steering = setInterval(() => void this.followSteering(batchId, state), STEERING_POLL_MS);
+    steering.unref();
+    state.onRetune = startWorkers;
+    try {
+      startWorkers();
+      while (working.size > 0) await Promise.all(working);
+    } finally {
+      state.onRetune = undefined;
+      clearInterval(steering);
+    }
   }
 
-  private async runItem(meta: BatchMeta, item: WorkItem): Promise<void> {
+  /** Applies what the stored meta says now: a new `max_workers`, or a cancel. */
+  private async followSteering(batchId: string, state: RunState): Promise<void> {
+    let meta: BatchMeta | undefined;
+    try {
+      meta = await this.store.getMeta(batchId);
+    } catch {
+      return; // The store is away: the next poll, or the run's own store calls, will tell.
+    }
+    if (!meta || meta.status === 'cancelled') state.cancelled = true;
+    else applyMaxWorkers(state, meta.options.maxWorkers);
+  }
+
+  private async runItem(meta: BatchMeta, item: WorkItem, state: RunState): Promise<void> {
     let outcome: ItemOutcome;
     try {
       const result = await this.executor.execute(meta.actionId, item.payload, {
@@ -199,6 +275,29 @@ export class BatchRunner {
     }
     await this.withStoreRetry(() => this.store.recordOutcome(meta.batchId, item.index, outcome));
     item.chunk.itemDone(item.index, outcome);
+    if (outcome.status === 'failed') {
+      state.failed += 1;
+      if (toleranceExceeded(state.failed, meta.total, meta.options))
+        state.failedOverTolerance = true;
+    }
+  }
+
+  /** Ends the batch `failed` (its calls in flight have finished): pending items become cancelled. */
+  private async fail(meta: BatchMeta, state: RunState, run: RunTelemetry): Promise<void> {
+    const { batchId } = meta;
+    const failed = await this.withStoreRetry(() =>
+      this.store.markFailed(batchId, 'TOLERATED_FAILURE_EXCEEDED', new Date().toISOString()),
+    );
+    // Cancelled meanwhile: it ends as a cancelled batch.
+    if (!failed) return this.finish(batchId, run);
+    this.logger.warn(
+      { batch_id: batchId, failed: state.failed, total: meta.total },
+      'Batch stopped: more items failed than it tolerates',
+    );
+    const summary = await this.withStoreRetry(() => this.store.summary(batchId));
+    run.finished(failed, summary);
+    // markFailed stored the callback with the batch's end; deliver it now, not at the next poll.
+    if (failed.options.callbackUrl) this.callbacks.wake();
   }
 
   private async finish(batchId: string, run: RunTelemetry): Promise<void> {
@@ -232,4 +331,10 @@ export class BatchRunner {
       }
     }
   }
+}
+
+function applyMaxWorkers(state: RunState, maxWorkers: number): void {
+  if (state.maxWorkers === maxWorkers) return;
+  state.maxWorkers = maxWorkers;
+  state.onRetune?.();
 }

@@ -19,6 +19,7 @@ import type {
   ItemStatus,
   LatencySummary,
   ParsedBatch,
+  RedrivableStatus,
 } from './batch.types.js';
 
 export interface SubmitResult {
@@ -40,7 +41,7 @@ export interface BatchView {
 
 const SATURATED_RETRY_AFTER_SECONDS = 5;
 
-/** Accepts, reads, cancels and lists batches; the controller maps HTTP onto it. */
+/** Accepts, reads, steers (cancel, retune, redrive) and lists batches; the controller maps HTTP onto it. */
 @Injectable()
 export class BatchService {
   constructor(
@@ -145,6 +146,51 @@ export class BatchService {
     return this.status(batchId, 0, 50);
   }
 
+  /** A new `max_workers` for an unfinished batch; the replica running it applies it within 1 s. */
+  async retune(batchId: string, maxWorkers: number): Promise<BatchView> {
+    const meta = await this.requireMeta(batchId);
+    const retuned = await this.store.retune(batchId, maxWorkers);
+    if (!retuned) {
+      throw new DomainError(
+        'BATCH_FINISHED',
+        `Batch ${batchId} has already finished (${meta.status}).`,
+        { errors: [{ field: 'batch_id', message: 'is a batch that has finished' }] },
+      );
+    }
+    this.runner.retune(batchId, maxWorkers);
+    return this.status(batchId, 0, 50);
+  }
+
+  /**
+   * Runs the items of a finished batch with one of `statuses` again, under the same batch id (and
+   * so the same X-Request-Ids).
+   */
+  async redrive(batchId: string, statuses: readonly RedrivableStatus[]): Promise<BatchView> {
+    this.queue.assertAccepting();
+    const result = await this.store.redrive(batchId, statuses);
+    if ('refused' in result) {
+      switch (result.refused) {
+        case 'unknown':
+          throw notFound(batchId);
+        case 'unfinished':
+          throw new DomainError(
+            'BATCH_UNFINISHED',
+            `Batch ${batchId} has not finished; redrive it once it has.`,
+            { errors: [{ field: 'batch_id', message: 'is a batch that has not finished' }] },
+          );
+        case 'no-match':
+          throw new DomainError(
+            'NOTHING_TO_REDRIVE',
+            `No item of batch ${batchId} is ${statuses.join(' or ')}.`,
+            { errors: [{ field: 'statuses', message: 'match no item of the batch' }] },
+          );
+      }
+    }
+    this.telemetry.redriven(result.meta, result.redriven);
+    await this.queue.enqueue(result.meta);
+    return this.status(batchId, 0, 50);
+  }
+
   list(
     limit: number,
     cursor?: string,
@@ -154,11 +200,14 @@ export class BatchService {
 
   private async requireMeta(batchId: string): Promise<BatchMeta> {
     const meta = await this.store.getMeta(batchId);
-    if (!meta)
-      throw new DomainError(
-        'BATCH_NOT_FOUND',
-        `No batch ${batchId} (unknown, or past its retention).`,
-      );
+    if (!meta) throw notFound(batchId);
     return meta;
   }
+}
+
+function notFound(batchId: string): DomainError {
+  return new DomainError(
+    'BATCH_NOT_FOUND',
+    `No batch ${batchId} (unknown, or past its retention).`,
+  );
 }

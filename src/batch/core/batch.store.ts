@@ -2,16 +2,25 @@ import type {
   BatchListEntry,
   BatchMeta,
   BatchSummary,
+  FailureReason,
   ItemOutcome,
   ItemPage,
   ItemStatus,
   LatencySummary,
+  RedrivableStatus,
 } from './batch.types.js';
 
 export interface IdempotencyRecord {
   batchId: string;
   bodyHash: string;
 }
+
+/**
+ * What `redrive` did: the batch queued again with `redriven` items back to pending, or why not
+ * (`unfinished`: the batch has not ended; `no-match`: no item has one of the statuses).
+ */
+export type RedriveResult =
+  { redriven: number; meta: BatchMeta } | { refused: 'unknown' | 'unfinished' | 'no-match' };
 
 /**
  * Where batches live: metadata, payloads, per-item outcomes and counters.
@@ -45,9 +54,10 @@ export abstract class BatchStore {
   abstract markRunning(batchId: string, startedAt: string): Promise<boolean>;
 
   /**
-   * Ends a batch: `completed`, or stamps `finishedAt` on a cancelled one. When this ends it (it had
-   * no `finishedAt`) and it has a callback_url, its callback delivery (`deliveryAtEnd`) goes into
-   * the callback outbox in the same atomic step: no batch ends without its callback stored.
+   * Ends a batch: `completed`, or stamps `finishedAt` on a cancelled (or failed) one. When this
+   * ends it (it had no `finishedAt`) and it has a callback_url, its callback delivery
+   * (`deliveryAtEnd`) goes into the callback outbox in the same atomic step: no batch ends
+   * without its callback stored.
    */
   abstract markFinished(batchId: string, finishedAt: string): Promise<BatchMeta | undefined>;
 
@@ -57,6 +67,27 @@ export abstract class BatchStore {
    * `markFinished`.
    */
   abstract cancel(batchId: string, at: string): Promise<BatchMeta | undefined>;
+
+  /**
+   * Ends a running batch `failed` with `reason`: every pending item becomes `cancelled` and
+   * `finishedAt` is stamped, the callback delivery written as in `markFinished`. Undefined if the
+   * batch is unknown, cancelled or already ended.
+   */
+  abstract markFailed(
+    batchId: string,
+    reason: FailureReason,
+    at: string,
+  ): Promise<BatchMeta | undefined>;
+
+  /** Sets `options.maxWorkers` of an unfinished batch. Undefined if the batch is unknown or ended. */
+  abstract retune(batchId: string, maxWorkers: number): Promise<BatchMeta | undefined>;
+
+  /**
+   * Sends the items of a finished batch whose outcome is one of `statuses` back to `pending`
+   * (their outcomes forgotten, counters moved), and the batch back to `queued`: no `startedAt`,
+   * `finishedAt` or `failureReason`, `redriveCount` one more, unfinished again as for `create`.
+   */
+  abstract redrive(batchId: string, statuses: readonly RedrivableStatus[]): Promise<RedriveResult>;
 
   abstract summary(batchId: string): Promise<BatchSummary>;
   abstract latency(batchId: string): Promise<LatencySummary>;

@@ -3,7 +3,15 @@ import type { ErrorCode } from '../../lib/domain-error.js';
 export const ITEM_STATUSES = ['success', 'failed', 'degraded', 'cancelled', 'pending'] as const;
 export type ItemStatus = (typeof ITEM_STATUSES)[number];
 export type FinalItemStatus = Exclude<ItemStatus, 'pending'>;
-export type BatchStatus = 'queued' | 'running' | 'completed' | 'cancelled';
+export type BatchStatus = 'queued' | 'running' | 'completed' | 'cancelled' | 'failed';
+
+/** Why a batch ended `failed`. */
+export type FailureReason = 'TOLERATED_FAILURE_EXCEEDED';
+
+/** The outcomes a redrive may send back to `pending`, and those it does when none are named. */
+export const REDRIVABLE_STATUSES = ['failed', 'degraded', 'cancelled'] as const;
+export type RedrivableStatus = (typeof REDRIVABLE_STATUSES)[number];
+export const DEFAULT_REDRIVE_STATUSES: readonly RedrivableStatus[] = ['failed', 'cancelled'];
 
 /** What became of one item. `pending` items have no outcome stored. */
 export interface ItemOutcome {
@@ -28,10 +36,14 @@ export interface BatchSummary {
 
 export interface BatchOptions {
   chunkSize: number;
+  /** The batch's calls in flight at most; `PATCH /batch/{id}` changes it while the batch runs. */
   maxWorkers: number;
   timeoutMs: number;
   cacheTtlSeconds: number;
   callbackUrl?: string;
+  /** Absent: 100 (failures never stop the batch). */
+  toleratedFailurePercent?: number;
+  toleratedFailureCount?: number;
 }
 
 /** A batch as it is stored, without its items. */
@@ -55,6 +67,10 @@ export interface BatchMeta {
   createdAt: string;
   startedAt: string | null;
   finishedAt: string | null;
+  /** Set when the batch ended `failed`; absent otherwise. */
+  failureReason?: FailureReason;
+  /** Times the batch was redriven; absent: never. */
+  redriveCount?: number;
 }
 
 export interface LatencySummary {
@@ -106,4 +122,14 @@ export interface ParsedBatch {
   actionId: string;
   payloads: Record<string, unknown>[];
   options: BatchOptions;
+}
+
+/**
+ * Whether `failed` items are more than the batch tolerates: over `total × percent / 100`, or over
+ * the count when one is set.
+ */
+export function toleranceExceeded(failed: number, total: number, options: BatchOptions): boolean {
+  const percent = options.toleratedFailurePercent ?? 100;
+  if (failed > (total * percent) / 100) return true;
+  return options.toleratedFailureCount !== undefined && failed > options.toleratedFailureCount;
 }

@@ -32,7 +32,8 @@ export class InMemoryBatchQueue extends BatchQueue {
       )
       .finally(() => {
         this.items -= meta.total;
-        this.runs.delete(meta.batchId);
+        // A redrive may have queued the batch again meanwhile: that run stays listed.
+        if (this.runs.get(meta.batchId) === done) this.runs.delete(meta.batchId);
       });
     this.runs.set(meta.batchId, done);
   }

@@ -1,17 +1,19 @@
 import { Injectable, type OnModuleDestroy } from '@nestjs/common';
 import { ValidationFailedError } from '../../lib/domain-error.js';
 import { AppConfig } from '../../config/app-config.js';
-import { BatchStore, type IdempotencyRecord } from '../core/batch.store.js';
+import { BatchStore, type IdempotencyRecord, type RedriveResult } from '../core/batch.store.js';
 import {
   itemIdOf,
   SUMMARY_FIELD,
   type BatchListEntry,
   type BatchMeta,
   type BatchSummary,
+  type FailureReason,
   type ItemOutcome,
   type ItemPage,
   type ItemStatus,
   type LatencySummary,
+  type RedrivableStatus,
   type StoredItem,
 } from '../core/batch.types.js';
 import { LatencyHistogram } from '../core/latency-histogram.js';
@@ -43,6 +45,29 @@ function invalidCursor(): ValidationFailedError {
 
 function isFinished(meta: BatchMeta): boolean {
   return meta.finishedAt !== null;
+}
+
+/** The batch has ended or is ending: nothing may start it, cancel it or fail it again. */
+function hasEnded(meta: BatchMeta): boolean {
+  return meta.status === 'completed' || meta.status === 'cancelled' || meta.status === 'failed';
+}
+
+/** Every pending item of the batch becomes `cancelled`. */
+function cancelPending(batch: MemoryBatch): void {
+  const { outcomes } = batch;
+  for (let index = 0; index < outcomes.length; index++) {
+    if (outcomes[index] === undefined) {
+      outcomes[index] = {
+        status: 'cancelled',
+        error: 'Batch cancelled',
+        errorCode: 'CANCELLED',
+        attempts: 0,
+        latencyMs: 0,
+      };
+    }
+  }
+  batch.summary.cancelled += batch.summary.pending;
+  batch.summary.pending = 0;
 }
 
 /** The single-process store: everything in this process's memory, finished batches swept after retention. */
@@ -155,7 +180,8 @@ export class InMemoryBatchStore extends BatchStore implements OnModuleDestroy {
   async markFinished(batchId: string, finishedAt: string): Promise<BatchMeta | undefined> {
     const batch = this.batches.get(batchId);
     if (!batch) return undefined;
-    if (batch.meta.status !== 'cancelled') batch.meta.status = 'completed';
+    if (batch.meta.status !== 'cancelled' && batch.meta.status !== 'failed')
+      batch.meta.status = 'completed';
     if (batch.meta.finishedAt === null) {
       batch.meta.finishedAt = finishedAt;
       this.writeCallback(batch);
@@ -165,30 +191,67 @@ export class InMemoryBatchStore extends BatchStore implements OnModuleDestroy {
 
   async cancel(batchId: string, at: string): Promise<BatchMeta | undefined> {
     const batch = this.batches.get(batchId);
-    if (!batch || batch.meta.status === 'completed' || batch.meta.status === 'cancelled')
-      return undefined;
+    if (!batch || hasEnded(batch.meta)) return undefined;
     const wasQueued = batch.meta.status === 'queued';
     batch.meta.status = 'cancelled';
-    const { outcomes } = batch;
-    for (let index = 0; index < outcomes.length; index++) {
-      if (outcomes[index] === undefined) {
-        outcomes[index] = {
-          status: 'cancelled',
-          error: 'Batch cancelled',
-          errorCode: 'CANCELLED',
-          attempts: 0,
-          latencyMs: 0,
-        };
-      }
-    }
-    batch.summary.cancelled += batch.summary.pending;
-    batch.summary.pending = 0;
+    cancelPending(batch);
     // A batch that never started has nothing in flight: it is finished at once.
     if (wasQueued) {
       batch.meta.finishedAt = at;
       this.writeCallback(batch);
     }
     return { ...batch.meta };
+  }
+
+  async markFailed(
+    batchId: string,
+    reason: FailureReason,
+    at: string,
+  ): Promise<BatchMeta | undefined> {
+    const batch = this.batches.get(batchId);
+    if (!batch || hasEnded(batch.meta) || isFinished(batch.meta)) return undefined;
+    batch.meta.status = 'failed';
+    batch.meta.failureReason = reason;
+    cancelPending(batch);
+    batch.meta.finishedAt = at;
+    this.writeCallback(batch);
+    return { ...batch.meta };
+  }
+
+  async retune(batchId: string, maxWorkers: number): Promise<BatchMeta | undefined> {
+    const batch = this.batches.get(batchId);
+    if (!batch || isFinished(batch.meta)) return undefined;
+    batch.meta.options = { ...batch.meta.options, maxWorkers };
+    return { ...batch.meta };
+  }
+
+  async redrive(batchId: string, statuses: readonly RedrivableStatus[]): Promise<RedriveResult> {
+    const batch = this.batches.get(batchId);
+    if (!batch) return { refused: 'unknown' };
+    if (!isFinished(batch.meta)) return { refused: 'unfinished' };
+    const chosen = new Set<string>(statuses);
+    const { outcomes, summary } = batch;
+    let redriven = 0;
+    for (let index = 0; index < outcomes.length; index++) {
+      const outcome = outcomes[index];
+      if (outcome === undefined || !chosen.has(outcome.status)) continue;
+      outcomes[index] = undefined;
+      summary[SUMMARY_FIELD[outcome.status]] -= 1;
+      redriven += 1;
+    }
+    if (redriven === 0) return { refused: 'no-match' };
+    summary.pending += redriven;
+    // The earlier end's callback, delivered or not, gives way to the next end's.
+    this.outbox.forget(batchId);
+    const { failureReason: _ended, ...meta } = batch.meta;
+    batch.meta = {
+      ...meta,
+      status: 'queued',
+      startedAt: null,
+      finishedAt: null,
+      redriveCount: (meta.redriveCount ?? 0) + 1,
+    };
+    return { redriven, meta: { ...batch.meta } };
   }
 
   /** In the step that ends the batch, as the other stores do in their transaction. */

@@ -8,7 +8,9 @@ import { ITEM_STATUSES, type ItemStatus } from '../core/batch.types.js';
  * | key                                   | type   | holds                                              |
  * | ------------------------------------- | ------ | -------------------------------------------------- |
  * | `batch:{id}:meta`                     | hash   | `doc` (immutable meta JSON), status, timestamps,   |
- * |                                       |        | summary counters, `latencyMax`, `owner`            |
+ * |                                       |        | summary counters, `latencyMax`, `owner`, and once  |
+ * |                                       |        | set `maxWorkers` (PATCH), `failureReason`,         |
+ * |                                       |        | `redriveCount`                                     |
  * | `batch:{id}:payloads`                 | hash   | chunk number → JSON array of that chunk's payloads |
  * | `batch:{id}:ids`                      | hash   | index → item id (only payloads with an `id`)       |
  * | `batch:{id}:outcomes`                 | hash   | index → outcome JSON                               |

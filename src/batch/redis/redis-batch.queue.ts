@@ -22,6 +22,16 @@ interface BatchJob {
   total: number;
 }
 
+/**
+ * The BullMQ job id of the batch's current run: the batch id, then one id per redrive (the job
+ * of the run before may still be completing when the batch is redriven; BullMQ would take an
+ * add under its id for the same job).
+ */
+export function jobIdOf(meta: BatchMeta): string {
+  const redrives = meta.redriveCount ?? 0;
+  return redrives === 0 ? meta.batchId : `${meta.batchId}-redrive-${redrives}`;
+}
+
 /** A replica that died this many times on one batch (stalled job) is not a reason to give up on it. */
 const MAX_STALLED_COUNT = 100;
 /** A job whose run failed (store unreachable for 10 minutes…) is retried this often, backing off. */
@@ -123,7 +133,7 @@ export class RedisBatchQueue
   }
 
   async enqueue(meta: BatchMeta): Promise<void> {
-    await this.add(meta.batchId, meta.total);
+    await this.add(meta);
   }
 
   /** Items of every unfinished batch, whichever replica runs it: in this mode the limit is cluster-wide. */
@@ -206,12 +216,13 @@ export class RedisBatchQueue
     }
   }
 
-  private async add(batchId: string, total: number): Promise<void> {
+  private async add(meta: BatchMeta): Promise<void> {
+    const { batchId, total } = meta;
     const queue = this.queue;
     if (!queue) throw notReady('The batch queue');
     try {
-      // jobId = batch id: adding the same batch twice (the orphan sweep racing) makes one job.
-      const added = queue.add('run', { batchId, total }, { jobId: batchId });
+      // One job id per run of the batch: adding it twice (the orphan sweep racing) makes one job.
+      const added = queue.add('run', { batchId, total }, { jobId: jobIdOf(meta) });
       await within(added, ENQUEUE_TIMEOUT_MS, 'enqueue timed out');
     } catch (error) {
       this.logger.warn({ batch_id: batchId, err: error }, 'Could not enqueue the batch');
@@ -230,13 +241,16 @@ export class RedisBatchQueue
     try {
       const unfinished = await this.store.unfinishedBefore(Date.now() - ORPHAN_MIN_AGE_MS, 100);
       for (const batch of unfinished) {
-        if ((await queue.getJobState(batch.batchId)) !== 'unknown') continue;
         const meta = await this.store.getMeta(batch.batchId);
         if (!meta) {
-          await this.store.forgetUnfinished(batch);
-        } else if (meta.finishedAt === null) {
+          if ((await queue.getJobState(batch.batchId)) === 'unknown')
+            await this.store.forgetUnfinished(batch);
+        } else if (
+          meta.finishedAt === null &&
+          (await queue.getJobState(jobIdOf(meta))) === 'unknown'
+        ) {
           this.logger.warn({ batch_id: batch.batchId }, 'Batch had no job; enqueuing it');
-          await this.add(batch.batchId, meta.total);
+          await this.add(meta);
         }
       }
     } catch (error) {

@@ -45,7 +45,40 @@ local function finish(finishedAt, retentionSeconds, batchId, deliveryId, nowMs)
 end
 `;
 
-const META_FIELDS = `redis.call('HMGET', KEYS[1], 'doc', 'status', 'startedAt', 'finishedAt')`;
+/** Every pending item becomes cancelled: the pending set is renamed (O(1)), counters move with it. */
+const CANCEL_PENDING = `
+local function cancelPending()
+  local pending = tonumber(redis.call('HGET', KEYS[1], 'pending') or '0')
+  if pending > 0 then
+    redis.call('HINCRBY', KEYS[1], 'cancelled', pending)
+    redis.call('HSET', KEYS[1], 'pending', 0)
+  end
+  local pendingKey, cancelledKey = KEYS[11], KEYS[10]
+  if redis.call('EXISTS', pendingKey) == 1 then
+    if redis.call('EXISTS', cancelledKey) == 1 then
+      redis.call('ZUNIONSTORE', cancelledKey, 2, cancelledKey, pendingKey)
+      redis.call('DEL', pendingKey)
+      local ttl = redis.call('PTTL', KEYS[1])
+      if ttl > 0 then redis.call('PEXPIRE', cancelledKey, ttl) end
+    else
+      redis.call('RENAME', pendingKey, cancelledKey)
+    end
+  end
+end
+`;
+
+/** The meta hash's fields in the order `toMeta` reads them. */
+export const META_FIELD_NAMES = [
+  'doc',
+  'status',
+  'startedAt',
+  'finishedAt',
+  'maxWorkers',
+  'failureReason',
+  'redriveCount',
+] as const;
+
+const META_FIELDS = `redis.call('HMGET', KEYS[1], ${META_FIELD_NAMES.map((f) => `'${f}'`).join(', ')})`;
 
 /**
  * KEYS: meta, outcomes, latency, status:pending, status:cancelled, status:<outcome status>
@@ -98,7 +131,7 @@ return 1
 export const MARK_FINISHED = `${FINISH}
 local v = redis.call('HMGET', KEYS[1], 'doc', 'status', 'finishedAt')
 if not v[1] then return false end
-if v[2] ~= 'cancelled' then redis.call('HSET', KEYS[1], 'status', 'completed') end
+if v[2] ~= 'cancelled' and v[2] ~= 'failed' then redis.call('HSET', KEYS[1], 'status', 'completed') end
 if not v[3] or v[3] == '' then finish(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]) end
 return ${META_FIELDS}
 `;
@@ -110,29 +143,85 @@ return ${META_FIELDS}
  * started is finished at once. Publishes the id so the replica running it stops scheduling.
  * Meta fields, or nil if the batch is unknown or already finished.
  */
-export const CANCEL = `${FINISH}
-local v = redis.call('HMGET', KEYS[1], 'doc', 'status', 'pending')
-if not v[1] or v[2] == 'completed' or v[2] == 'cancelled' then return false end
+export const CANCEL = `${FINISH}${CANCEL_PENDING}
+local v = redis.call('HMGET', KEYS[1], 'doc', 'status')
+if not v[1] or v[2] == 'completed' or v[2] == 'cancelled' or v[2] == 'failed' then return false end
 redis.call('HSET', KEYS[1], 'status', 'cancelled')
-local pending = tonumber(v[3] or '0')
-if pending > 0 then
-  redis.call('HINCRBY', KEYS[1], 'cancelled', pending)
-  redis.call('HSET', KEYS[1], 'pending', 0)
-end
-local pendingKey, cancelledKey = KEYS[11], KEYS[10]
-if redis.call('EXISTS', pendingKey) == 1 then
-  if redis.call('EXISTS', cancelledKey) == 1 then
-    redis.call('ZUNIONSTORE', cancelledKey, 2, cancelledKey, pendingKey)
-    redis.call('DEL', pendingKey)
-    local ttl = redis.call('PTTL', KEYS[1])
-    if ttl > 0 then redis.call('PEXPIRE', cancelledKey, ttl) end
-  else
-    redis.call('RENAME', pendingKey, cancelledKey)
-  end
-end
+cancelPending()
 if v[2] == 'queued' then finish(ARGV[1], ARGV[2], ARGV[3], ARGV[5], ARGV[6]) end
 redis.call('PUBLISH', ARGV[4], ARGV[3])
 return ${META_FIELDS}
+`;
+
+/**
+ * KEYS: all (16). ARGV: at, retention seconds, batch id, failure reason, callback delivery id,
+ * now (ms).
+ * Ends an unfinished batch `failed`: every pending item cancelled, finished at once (its calls in
+ * flight have ended). Meta fields, or nil if the batch is unknown, cancelled or already ended.
+ */
+export const MARK_FAILED = `${FINISH}${CANCEL_PENDING}
+local v = redis.call('HMGET', KEYS[1], 'doc', 'status', 'finishedAt')
+if not v[1] or (v[3] and v[3] ~= '') then return false end
+if v[2] == 'completed' or v[2] == 'cancelled' or v[2] == 'failed' then return false end
+redis.call('HSET', KEYS[1], 'status', 'failed', 'failureReason', ARGV[4])
+cancelPending()
+finish(ARGV[1], ARGV[2], ARGV[3], ARGV[5], ARGV[6])
+return ${META_FIELDS}
+`;
+
+/** KEYS: meta. ARGV: max workers. Meta fields, or nil if the batch is unknown or finished. */
+export const RETUNE = `
+local v = redis.call('HMGET', KEYS[1], 'doc', 'finishedAt')
+if not v[1] or (v[2] and v[2] ~= '') then return false end
+redis.call('HSET', KEYS[1], 'maxWorkers', ARGV[1])
+return ${META_FIELDS}
+`;
+
+/**
+ * KEYS: all (16). ARGV: unfinished TTL seconds, batch id, creation time (epoch ms), statuses….
+ * Items in those statuses go back to pending (their outcomes deleted), the batch is queued again
+ * and unfinished (TTL, `unfinished` entry and intake count as at creation). The callback of its
+ * earlier end is dropped, delivered or not: the next end sends the batch as it will be then.
+ * {'ok', redriven, meta fields…}, or {'unknown'}, {'unfinished'}, {'no-match'}.
+ */
+export const REDRIVE = `
+local v = redis.call('HMGET', KEYS[1], 'doc', 'finishedAt', 'total')
+if not v[1] then return {'unknown'} end
+if not v[2] or v[2] == '' then return {'unfinished'} end
+local setOf = {failed = KEYS[8], degraded = KEYS[9], cancelled = KEYS[10]}
+local redriven = 0
+for i = 4, #ARGV do redriven = redriven + redis.call('ZCARD', setOf[ARGV[i]]) end
+if redriven == 0 then return {'no-match'} end
+for i = 4, #ARGV do
+  local status, set = ARGV[i], setOf[ARGV[i]]
+  local count = redis.call('ZCARD', set)
+  if count > 0 then
+    for from = 0, count - 1, 1000 do
+      local indexes = redis.call('ZRANGE', set, from, from + 999)
+      redis.call('HDEL', KEYS[4], unpack(indexes))
+    end
+    redis.call('ZUNIONSTORE', KEYS[11], 2, KEYS[11], set, 'AGGREGATE', 'MAX')
+    redis.call('DEL', set)
+    redis.call('HINCRBY', KEYS[1], status, -count)
+  end
+end
+redis.call('HINCRBY', KEYS[1], 'pending', redriven)
+redis.call('HINCRBY', KEYS[1], 'redriveCount', 1)
+redis.call('HSET', KEYS[1], 'status', 'queued', 'startedAt', '', 'finishedAt', '')
+redis.call('HDEL', KEYS[1], 'failureReason')
+local ttl = tonumber(ARGV[1])
+for i = 1, 11 do redis.call('EXPIRE', KEYS[i], ttl) end
+local total = tonumber(v[3] or '0')
+redis.call('ZADD', KEYS[12], ARGV[3], ARGV[2] .. ':' .. total)
+redis.call('INCRBY', KEYS[13], total)
+redis.call('EXPIRE', KEYS[12], ttl)
+redis.call('EXPIRE', KEYS[13], ttl)
+redis.call('DEL', KEYS[14])
+redis.call('ZREM', KEYS[15], ARGV[2])
+redis.call('ZREM', KEYS[16], ARGV[2])
+local result = {'ok', redriven}
+for _, field in ipairs(${META_FIELDS}) do result[#result + 1] = field end
+return result
 `;
 
 /**

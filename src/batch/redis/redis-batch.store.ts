@@ -6,7 +6,7 @@ import { ValidationFailedError } from '../../lib/domain-error.js';
 import { nextSlice } from '../../cxone/transport/turn-budget.js';
 import { AppConfig } from '../../config/app-config.js';
 import { isRedisUnavailable, notReady, RedisConnection } from '../../redis/redis.connection.js';
-import { BatchStore, type IdempotencyRecord } from '../core/batch.store.js';
+import { BatchStore, type IdempotencyRecord, type RedriveResult } from '../core/batch.store.js';
 import {
   ownIdOf,
   SUMMARY_FIELD,
@@ -14,21 +14,27 @@ import {
   type BatchMeta,
   type BatchStatus,
   type BatchSummary,
+  type FailureReason,
   type ItemOutcome,
   type ItemPage,
   type ItemStatus,
   type LatencySummary,
+  type RedrivableStatus,
   type StoredItem,
 } from '../core/batch.types.js';
 import { latencyBucket, summarizeLatency } from '../core/latency-histogram.js';
 import { RedisBatchKeys } from './redis-batch.keys.js';
 import {
   CANCEL,
+  MARK_FAILED,
   MARK_FINISHED,
   MARK_RUNNING,
+  META_FIELD_NAMES,
   PAGE_BY_STATUS,
   PAYLOADS,
   RECORD_OUTCOME,
+  REDRIVE,
+  RETUNE,
 } from './redis-batch.scripts.js';
 
 /** Unfinished batches (and the global indexes) expire after this if nothing finishes them. */
@@ -50,12 +56,21 @@ interface BatchScripts {
   batchMarkRunning(...args: (string | number)[]): Promise<number>;
   batchMarkFinished(...args: (string | number)[]): Promise<(string | null)[] | null>;
   batchCancel(...args: (string | number)[]): Promise<(string | null)[] | null>;
+  batchMarkFailed(...args: (string | number)[]): Promise<(string | null)[] | null>;
+  batchRetune(...args: (string | number)[]): Promise<(string | null)[] | null>;
+  batchRedrive(...args: (string | number)[]): Promise<(string | number | null)[]>;
   batchPayloads(...args: (string | number)[]): Promise<ScriptReply | null>;
   batchPageByStatus(...args: (string | number)[]): Promise<ScriptReply | null>;
 }
 
-/** The part of BatchMeta that never changes after creation, stored as one JSON field. */
-type MetaDoc = Omit<BatchMeta, 'status' | 'startedAt' | 'finishedAt'>;
+/**
+ * The part of BatchMeta that never changes after creation, stored as one JSON field; the fields
+ * that do change (status, times, `maxWorkers`, failure reason, redrives) are fields of the hash.
+ */
+type MetaDoc = Omit<
+  BatchMeta,
+  'status' | 'startedAt' | 'finishedAt' | 'failureReason' | 'redriveCount'
+>;
 
 const CANCELLED_OUTCOME: ItemOutcome = {
   status: 'cancelled',
@@ -105,6 +120,9 @@ export class RedisBatchStore extends BatchStore {
     define('batchMarkRunning', MARK_RUNNING, 1);
     define('batchMarkFinished', MARK_FINISHED, 16);
     define('batchCancel', CANCEL, 16);
+    define('batchMarkFailed', MARK_FAILED, 16);
+    define('batchRetune', RETUNE, 1);
+    define('batchRedrive', REDRIVE, 16);
     define('batchPayloads', PAYLOADS, 2);
     define('batchPageByStatus', PAGE_BY_STATUS, 4);
     this.redis = redis as Redis & BatchScripts;
@@ -112,7 +130,7 @@ export class RedisBatchStore extends BatchStore {
 
   async create(meta: BatchMeta, payloads: unknown[]): Promise<void> {
     const k = this.keys.of(meta.batchId);
-    const { status, startedAt, finishedAt, ...doc } = meta;
+    const { status, startedAt, finishedAt, failureReason: _, redriveCount: __, ...doc } = meta;
     const chunkSize = meta.options.chunkSize;
     const ttl = this.unfinishedTtlSeconds;
     const createdAtMs = Date.parse(meta.createdAt);
@@ -175,7 +193,7 @@ export class RedisBatchStore extends BatchStore {
 
   async getMeta(batchId: string): Promise<BatchMeta | undefined> {
     const fields = await this.call(() =>
-      this.redis.hmget(this.keys.of(batchId).meta, 'doc', 'status', 'startedAt', 'finishedAt'),
+      this.redis.hmget(this.keys.of(batchId).meta, ...META_FIELD_NAMES),
     );
     return toMeta(fields);
   }
@@ -278,6 +296,56 @@ export class RedisBatchStore extends BatchStore {
     return meta;
   }
 
+  async markFailed(
+    batchId: string,
+    reason: FailureReason,
+    at: string,
+  ): Promise<BatchMeta | undefined> {
+    const k = this.keys.of(batchId);
+    const fields = await this.call(() =>
+      this.redis.batchMarkFailed(
+        ...this.endKeys(batchId),
+        at,
+        this.retentionSeconds,
+        batchId,
+        reason,
+        newDeliveryId(randomUUID()),
+        Date.now(),
+      ),
+    );
+    const meta = toMeta(fields);
+    if (meta) await this.expireIdempotencyKey(k.idempotencyRef);
+    return meta;
+  }
+
+  async retune(batchId: string, maxWorkers: number): Promise<BatchMeta | undefined> {
+    const fields = await this.call(() =>
+      this.redis.batchRetune(this.keys.of(batchId).meta, maxWorkers),
+    );
+    return toMeta(fields);
+  }
+
+  async redrive(batchId: string, statuses: readonly RedrivableStatus[]): Promise<RedriveResult> {
+    const current = await this.getMeta(batchId);
+    if (!current) return { refused: 'unknown' };
+    const k = this.keys.of(batchId);
+    const reply = await this.call(() =>
+      this.redis.batchRedrive(
+        ...this.endKeys(batchId),
+        this.unfinishedTtlSeconds,
+        batchId,
+        Date.parse(current.createdAt),
+        ...statuses,
+      ),
+    );
+    const [answer, redriven, ...fields] = reply;
+    if (answer !== 'ok') return { refused: answer as 'unknown' | 'unfinished' | 'no-match' };
+    const meta = toMeta(fields as (string | null)[]);
+    if (!meta) return { refused: 'unknown' };
+    await this.expireIdempotencyKey(k.idempotencyRef, this.unfinishedTtlSeconds);
+    return { redriven: Number(redriven), meta };
+  }
+
   async summary(batchId: string): Promise<BatchSummary> {
     const values = await this.call(() =>
       this.redis.hmget(this.keys.of(batchId).meta, ...SUMMARY_FIELDS),
@@ -328,7 +396,7 @@ export class RedisBatchStore extends BatchStore {
       );
       return { items, total };
     }
-    const [total, batchStatus] = await this.call(() => this.redis.hmget(k.meta, 'total', 'status'));
+    const total = await this.call(() => this.redis.hget(k.meta, 'total'));
     if (total === null) throw new Error(`batch ${batchId} is not in the store`);
     const indexes: string[] = [];
     for (let index = offset; index < Math.min(offset + limit, Number(total)); index++)
@@ -337,10 +405,21 @@ export class RedisBatchStore extends BatchStore {
     const [outcomes, ids] = await this.call(() =>
       Promise.all([this.redis.hmget(k.outcomes, ...indexes), this.redis.hmget(k.ids, ...indexes)]),
     );
-    // An item with no outcome in a cancelled batch was cancelled (cancel stores no per-item outcome).
-    const missing = (batchStatus as BatchStatus) === 'cancelled' ? CANCELLED_OUTCOME : undefined;
+    // An item with no outcome is pending, or was cancelled (cancel stores no per-item outcome):
+    // the pending set tells which.
+    const unrecorded = indexes.filter((_, i) => outcomes[i] === null);
+    const pendingScores =
+      unrecorded.length === 0
+        ? []
+        : await this.call(() => this.redis.zmscore(k.status.pending, ...unrecorded));
+    const pending = new Set(unrecorded.filter((_, i) => pendingScores[i] !== null));
     const items = indexes.map((index, i) =>
-      storedItem(Number(index), ids[i], outcomes[i], missing),
+      storedItem(
+        Number(index),
+        ids[i],
+        outcomes[i],
+        pending.has(index) ? undefined : CANCELLED_OUTCOME,
+      ),
     );
     return { items, total: Number(total) };
   }
@@ -463,10 +542,14 @@ export class RedisBatchStore extends BatchStore {
     ];
   }
 
-  private async expireIdempotencyKey(refKey: string): Promise<void> {
+  /** The Idempotency-Key that created the batch lives as long as the batch (by default: retention). */
+  private async expireIdempotencyKey(
+    refKey: string,
+    seconds = this.retentionSeconds,
+  ): Promise<void> {
     await this.call(async () => {
       const idempotencyKey = await this.redis.get(refKey);
-      if (idempotencyKey !== null) await this.redis.expire(idempotencyKey, this.retentionSeconds);
+      if (idempotencyKey !== null) await this.redis.expire(idempotencyKey, seconds);
     });
   }
 
@@ -483,14 +566,19 @@ export class RedisBatchStore extends BatchStore {
   }
 }
 
+/** A batch's meta from its hash fields, in `META_FIELD_NAMES` order. */
 function toMeta(fields: (string | null)[] | null): BatchMeta | undefined {
   if (!fields || !fields[0]) return undefined;
-  const [doc, status, startedAt, finishedAt] = fields;
+  const [doc, status, startedAt, finishedAt, maxWorkers, failureReason, redriveCount] = fields;
+  const stored = JSON.parse(doc) as MetaDoc;
   return {
-    ...(JSON.parse(doc) as MetaDoc),
+    ...stored,
+    options: maxWorkers ? { ...stored.options, maxWorkers: Number(maxWorkers) } : stored.options,
     status: status as BatchStatus,
     startedAt: startedAt || null,
     finishedAt: finishedAt || null,
+    ...(failureReason ? { failureReason: failureReason as FailureReason } : {}),
+    ...(redriveCount ? { redriveCount: Number(redriveCount) } : {}),
   };
 }
 

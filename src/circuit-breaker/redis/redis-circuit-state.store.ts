@@ -7,6 +7,8 @@ import {
   type CircuitState,
   CircuitStateStore,
   type CircuitStatus,
+  MAX_SEEN_ACTIONS,
+  SEEN_TTL_MS,
 } from '../circuit-state.store.js';
 
 /** A failing action's state outlives its last change by this much, then a quiet action is clean again. */
@@ -26,15 +28,25 @@ const MAX_CLOSED_VIEWS = 10_000;
 
 /*
  * One hash per action, `circuit:{<actionId>}` with `failures`, `openUntil`, `probeUntil` (epoch ms,
- * 0 = none), and a set `circuits` of the actions that have one (for metrics). Same transitions as
- * the in-memory store, each one script, so every replica sees one breaker per action: an open
- * circuit (a shared open-until time) stops every replica's calls, and one probe across the
- * cluster holds the half-open lease until it reports or the lease expires.
+ * 0 = none) and `forced` (1 while forced open); a set `circuits` of the actions that have one (for
+ * metrics), a set `circuits:forced` of the forced ones (no expiry: an operator's decision stays),
+ * and a sorted set `circuits:seen` of actions by last call (for the list of circuits). Same
+ * transitions as the in-memory store, each one script, so every replica sees one breaker per
+ * action: an open circuit (a shared open-until time) stops every replica's calls, and one probe
+ * across the cluster holds the half-open lease until it reports or the lease expires.
  */
 
-/** KEYS: state. ARGV: now, probe lease ms. 'clean' is closed with no state (no failures counted). */
+/**
+ * KEYS: state, seen. ARGV: now, probe lease ms, action id, seen TTL ms, most actions seen.
+ * 'clean' is closed with no state (no failures counted).
+ */
 const TRY_ACQUIRE = `
-local v = redis.call('HMGET', KEYS[1], 'openUntil', 'probeUntil')
+redis.call('ZADD', KEYS[2], ARGV[1], ARGV[3])
+local seen = redis.call('ZCARD', KEYS[2])
+if seen > tonumber(ARGV[5]) then redis.call('ZREMRANGEBYRANK', KEYS[2], 0, seen - tonumber(ARGV[5]) - 1) end
+redis.call('PEXPIRE', KEYS[2], ARGV[4])
+local v = redis.call('HMGET', KEYS[1], 'openUntil', 'probeUntil', 'forced')
+if v[3] == '1' then return 'open' end
 if not v[1] then return 'clean' end
 local openUntil = tonumber(v[1])
 if openUntil == 0 then return 'closed' end
@@ -46,8 +58,9 @@ return 'probe'
 
 /** KEYS: state, index. ARGV: action id, '1' if the probe. Previous state if it changed, else nil. */
 const RECORD_SUCCESS = `
-local openUntil = redis.call('HGET', KEYS[1], 'openUntil')
-if not openUntil then return false end
+local v = redis.call('HMGET', KEYS[1], 'openUntil', 'forced')
+local openUntil = v[1]
+if not openUntil or v[2] == '1' then return false end
 if tonumber(openUntil) == 0 then
   redis.call('DEL', KEYS[1])
   redis.call('SREM', KEYS[2], ARGV[1])
@@ -61,7 +74,8 @@ return 'half-open'
 
 /** KEYS: state, index. ARGV: action id, '1' if the probe, now, threshold, open ms, ttl ms. */
 const RECORD_FAILURE = `
-local v = redis.call('HMGET', KEYS[1], 'failures', 'openUntil')
+local v = redis.call('HMGET', KEYS[1], 'failures', 'openUntil', 'forced')
+if v[3] == '1' then return false end
 local failures = tonumber(v[1] or '0')
 local openUntil = tonumber(v[2] or '0')
 local now, openMs = tonumber(ARGV[3]), tonumber(ARGV[5])
@@ -91,6 +105,35 @@ if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'probeUnt
 return 1
 `;
 
+/**
+ * KEYS: state, forced set. ARGV: action id, '1' to force open or '0' for automatic, ttl ms.
+ * Forcing keeps the automatic state underneath (and keeps the hash for good); back to automatic,
+ * an action with no failures counted and not open has no state again.
+ */
+const SET_FORCED = `
+if ARGV[2] == '1' then
+  redis.call('HSET', KEYS[1], 'forced', 1)
+  for _, field in ipairs({'failures', 'openUntil', 'probeUntil'}) do
+    redis.call('HSETNX', KEYS[1], field, 0)
+  end
+  redis.call('PERSIST', KEYS[1])
+  redis.call('SADD', KEYS[2], ARGV[1])
+  return 1
+end
+redis.call('SREM', KEYS[2], ARGV[1])
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HDEL', KEYS[1], 'forced')
+local v = redis.call('HMGET', KEYS[1], 'failures', 'openUntil')
+if tonumber(v[1] or '0') == 0 and tonumber(v[2] or '0') == 0 then
+  redis.call('DEL', KEYS[1])
+else
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+end
+return 0
+`;
+
+const STATE_FIELDS = ['failures', 'openUntil', 'probeUntil', 'forced'] as const;
+
 /** A 'closed' answer trusted until `until` (breaker clock, ms); `clean`: no failures were counted. */
 interface ClosedView {
   until: number;
@@ -98,7 +141,7 @@ interface ClosedView {
 }
 
 interface CircuitScripts {
-  circuitTryAcquire(key: string, now: number, leaseMs: number): Promise<CircuitPermit | 'clean'>;
+  circuitTryAcquire(...args: (string | number)[]): Promise<CircuitPermit | 'clean'>;
   circuitRecordSuccess(
     key: string,
     index: string,
@@ -107,6 +150,7 @@ interface CircuitScripts {
   ): Promise<CircuitState | null>;
   circuitRecordFailure(...args: (string | number)[]): Promise<CircuitState | null>;
   circuitReleaseProbe(key: string): Promise<number>;
+  circuitSetForced(...args: (string | number)[]): Promise<number>;
 }
 
 /** Breaker state shared by every replica through Redis (distributed mode). */
@@ -115,6 +159,8 @@ export class RedisCircuitStateStore extends CircuitStateStore {
   private readonly redis: Redis & CircuitScripts;
   private readonly prefix: string;
   private readonly index: string;
+  private readonly forcedIndex: string;
+  private readonly seen: string;
   /** Action id → the 'closed' answer from Redis this replica trusts for now. */
   private readonly closedViews = new Map<string, ClosedView>();
   private failuresRecorded = 0;
@@ -123,21 +169,32 @@ export class RedisCircuitStateStore extends CircuitStateStore {
     super();
     this.prefix = config.redis.keyPrefix;
     this.index = `${this.prefix}circuits`;
+    this.forcedIndex = `${this.prefix}circuits:forced`;
+    this.seen = `${this.prefix}circuits:seen`;
     const redis = connection.client;
     const define = (name: keyof CircuitScripts, lua: string, numberOfKeys: number): void => {
       if (!(name in redis)) redis.defineCommand(name, { lua, numberOfKeys });
     };
-    define('circuitTryAcquire', TRY_ACQUIRE, 1);
+    define('circuitTryAcquire', TRY_ACQUIRE, 2);
     define('circuitRecordSuccess', RECORD_SUCCESS, 2);
     define('circuitRecordFailure', RECORD_FAILURE, 2);
     define('circuitReleaseProbe', RELEASE_PROBE, 1);
+    define('circuitSetForced', SET_FORCED, 2);
     this.redis = redis as Redis & CircuitScripts;
   }
 
   async tryAcquire(actionId: string, now: number, probeLeaseMs: number): Promise<CircuitPermit> {
     if (this.viewAt(actionId, now) !== undefined) return 'closed';
     const failuresBefore = this.failuresRecorded;
-    const answer = await this.redis.circuitTryAcquire(this.key(actionId), now, probeLeaseMs);
+    const answer = await this.redis.circuitTryAcquire(
+      this.key(actionId),
+      this.seen,
+      now,
+      probeLeaseMs,
+      actionId,
+      SEEN_TTL_MS,
+      MAX_SEEN_ACTIONS,
+    );
     const permit = answer === 'clean' ? 'closed' : answer;
     if (permit !== 'closed' || this.failuresRecorded !== failuresBefore) {
       this.closedViews.delete(actionId);
@@ -187,27 +244,55 @@ export class RedisCircuitStateStore extends CircuitStateStore {
   }
 
   async state(actionId: string, now: number): Promise<CircuitStatus> {
-    const fields = await this.redis.hmget(
-      this.key(actionId),
-      'failures',
-      'openUntil',
-      'probeUntil',
-    );
+    const fields = await this.redis.hmget(this.key(actionId), ...STATE_FIELDS);
     return status(actionId, fields, now);
   }
 
   async snapshot(now: number): Promise<CircuitStatus[]> {
-    const actionIds = await this.redis.smembers(this.index);
-    const rows = await Promise.all(
-      actionIds.map((actionId) =>
-        this.redis.hmget(this.key(actionId), 'failures', 'openUntil', 'probeUntil'),
-      ),
-    );
-    const gone = actionIds.filter((_, i) => rows[i][0] === null);
+    const [indexed, forced] = await Promise.all([
+      this.redis.smembers(this.index),
+      this.redis.smembers(this.forcedIndex),
+    ]);
+    const actionIds = [...new Set([...indexed, ...forced])];
+    const rows = await this.rowsOf(actionIds);
+    const gone = indexed.filter((actionId) => rows.get(actionId)?.[0] === null);
     if (gone.length > 0) await this.redis.srem(this.index, ...gone);
-    return actionIds.flatMap((actionId, i) =>
-      rows[i][0] === null ? [] : [status(actionId, rows[i], now)],
+    return actionIds.flatMap((actionId) => {
+      const row = rows.get(actionId)!;
+      return row[0] === null ? [] : [status(actionId, row, now)];
+    });
+  }
+
+  async setForced(actionId: string, forced: boolean, now: number): Promise<CircuitStatus> {
+    this.closedViews.delete(actionId);
+    await this.redis.circuitSetForced(
+      this.key(actionId),
+      this.forcedIndex,
+      actionId,
+      forced ? '1' : '0',
+      STATE_TTL_MS,
     );
+    return this.state(actionId, now);
+  }
+
+  async list(now: number): Promise<CircuitStatus[]> {
+    await this.redis.zremrangebyscore(this.seen, '-inf', String(now - SEEN_TTL_MS));
+    const [seen, indexed, forced] = await Promise.all([
+      this.redis.zrange(this.seen, '0', '-1'),
+      this.redis.smembers(this.index),
+      this.redis.smembers(this.forcedIndex),
+    ]);
+    const actionIds = [...new Set([...seen, ...indexed, ...forced])].sort();
+    const rows = await this.rowsOf(actionIds);
+    return actionIds.map((actionId) => status(actionId, rows.get(actionId)!, now));
+  }
+
+  /** The state fields of each action, in one pipeline. */
+  private async rowsOf(actionIds: string[]): Promise<Map<string, (string | null)[]>> {
+    const rows = await Promise.all(
+      actionIds.map((actionId) => this.redis.hmget(this.key(actionId), ...STATE_FIELDS)),
+    );
+    return new Map(actionIds.map((actionId, i) => [actionId, rows[i]]));
   }
 
   /** The closed view of the action if `now` is inside it (a clock that went back is outside). */
@@ -225,10 +310,12 @@ export class RedisCircuitStateStore extends CircuitStateStore {
 
 function status(actionId: string, fields: (string | null)[], now: number): CircuitStatus {
   const [failures, openUntil, probeUntil] = fields.map((value) => Number(value ?? 0));
-  if (openUntil === 0) {
+  const forced = fields[3] === '1';
+  if (openUntil === 0 && !forced) {
     return {
       actionId,
       state: 'closed',
+      forced: false,
       consecutiveFailures: failures,
       openUntil: null,
       probeInFlight: false,
@@ -236,9 +323,10 @@ function status(actionId: string, fields: (string | null)[], now: number): Circu
   }
   return {
     actionId,
-    state: now < openUntil ? 'open' : 'half-open',
+    state: forced || now < openUntil ? 'open' : 'half-open',
+    forced,
     consecutiveFailures: failures,
-    openUntil,
+    openUntil: openUntil === 0 ? null : openUntil,
     probeInFlight: now < probeUntil,
   };
 }

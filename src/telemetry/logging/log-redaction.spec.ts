@@ -27,6 +27,21 @@ describe('secretsOf', () => {
       expect.arrayContaining(['fallback-secret-0123', 'acme-secret-0123456', `whsec_${key}`, key]),
     );
   });
+
+  it('names the access key secret of the access-key grant, and no OAuth client it does not have', () => {
+    const secrets = secretsOf(
+      loadConfig({
+        CXONE_GRANT_TYPE: 'access_key',
+        CXONE_AREA: 'na1',
+        CXONE_ACCESS_KEY_ID: 'AK-ID-1',
+        CXONE_ACCESS_KEY_SECRET: 'access-key-secret-value',
+        API_KEYS: 'key-one',
+      }),
+    );
+    expect(secrets).toContain('access-key-secret-value');
+    expect(secrets).not.toContain('');
+    expect(secrets).not.toContain('AK-ID-1');
+  });
 });
 
 describe('secretScrubber', () => {
@@ -45,6 +60,11 @@ describe('secretScrubber', () => {
       'form fields',
       'grant_type=password&password=hunter22&client_secret=abc',
       'grant_type=password&password=[redacted]&client_secret=[redacted]',
+    ],
+    [
+      "the access-key grant's JSON body, even with a secret not configured",
+      '{"msg":"body {\\"accessKeyId\\":\\"AK1\\",\\"accessKeySecret\\":\\"other-secret\\"}"}',
+      '{"msg":"body {\\"accessKeyId\\":\\"AK1\\",\\"accessKeySecret\\":\\"[redacted]\\"}"}',
     ],
     [
       'JSON text in a message',

@@ -30,7 +30,7 @@ export function callOutcome(status: number, errorCode: string | undefined): Call
   return 'network_error';
 }
 
-export type BatchTransition = 'queued' | 'running' | 'completed' | 'cancelled';
+export type BatchTransition = 'queued' | 'running' | 'completed' | 'cancelled' | 'failed';
 
 const CIRCUIT_GAUGE: Record<CircuitState, number> = { closed: 0, 'half-open': 1, open: 2 };
 

@@ -182,7 +182,8 @@ class Run implements RunTelemetry {
 
   finished(meta: BatchMeta, summary: BatchSummary): void {
     this.done = true;
-    const status = meta.status === 'cancelled' ? 'cancelled' : 'completed';
+    const status =
+      meta.status === 'cancelled' || meta.status === 'failed' ? meta.status : 'completed';
     const runMs = elapsedMs(meta.startedAt, meta.finishedAt);
     this.metrics.recordCancelledItems(meta.actionId, summary.cancelled);
     this.metrics.recordBatch(meta.actionId, status, runMs === undefined ? undefined : runMs / 1000);
@@ -193,6 +194,7 @@ class Run implements RunTelemetry {
         trace_id: meta.traceId,
         action_id: meta.actionId,
         status,
+        ...(meta.failureReason ? { failure_reason: meta.failureReason } : {}),
         summary: summaryFields(summary),
         duration_ms: runMs ?? 0,
         total_ms: elapsedMs(meta.createdAt, meta.finishedAt),
@@ -240,6 +242,21 @@ export class OtelBatchTelemetry extends BatchTelemetry {
         items: meta.total,
       },
       'Batch accepted',
+    );
+  }
+
+  redriven(meta: BatchMeta, items: number): void {
+    this.metrics.recordBatch(meta.actionId, 'queued');
+    log(
+      {
+        event: 'batch.redriven',
+        batch_id: meta.batchId,
+        trace_id: meta.traceId,
+        action_id: meta.actionId,
+        items,
+        redrive_count: meta.redriveCount ?? 0,
+      },
+      'Batch redriven',
     );
   }
 
