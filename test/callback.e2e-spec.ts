@@ -7,7 +7,7 @@ import { join, resolve } from 'node:path';
 import { Webhook } from 'standardwebhooks';
 import { startSimulator, type SimulatorHandle } from '../src/simulator/simulator.server.js';
 import { apiFor, payloads, type Api } from './helpers/api.js';
-import { startReceiver, type CallbackReceiver } from './helpers/callback-receiver.js';
+import { startReceiver } from './helpers/callback-receiver.js';
 import { freePort, waitFor } from './helpers/service-process.js';
 import { startTestApp } from './helpers/test-app.js';
 
@@ -188,7 +188,7 @@ describe('callback signatures', () => {
       expect(headers['x-orchestrator-signature']).toBe(
         `sha256=${createHmac('sha256', key).update(body).digest('hex')}`,
       );
-      const signed = `${headers['webhook-id']}.${headers['webhook-timestamp']}.${body}`;
+      const signed = `${String(headers['webhook-id'])}.${String(headers['webhook-timestamp'])}.${body}`;
       expect(headers['webhook-signature']).toBe(
         `v1,${createHmac('sha256', key).update(signed).digest('base64')}`,
       );
