@@ -113,6 +113,42 @@ describeRedis('callbacks in Redis mode', () => {
     });
   }, 90_000);
 
+  it('on SIGTERM, hands an attempt still under way at the end of the grace back to the outbox, and another replica delivers it at once', async () => {
+    receiver = await startReceiver((n) => (n === 0 ? 'hold' : 204));
+    // A long attempt timeout, so its claim would last 25 s: the delivery must come back sooner.
+    const env = {
+      REDIS_URL: SHARED_REDIS_URL,
+      REDIS_KEY_PREFIX: prefix,
+      CXONE_API_URL: sim.url,
+      CALLBACK_ALLOWED_HOSTS: '127.0.0.1',
+      CALLBACK_TIMEOUT_MS: '20000',
+      SHUTDOWN_GRACE_SECONDS: '1',
+    };
+    const first = await startService(env);
+    replicas.push(first);
+    const submitted = await serviceApi(first.url).post('/batch/execute', {
+      action_id: 'callback-sigterm',
+      payloads: payloads(2),
+      callback_url: receiver.url('/sigterm'),
+    });
+    await receiver.waitFor(1, 20_000);
+    const stopping = Date.now();
+    await first.kill('SIGTERM');
+    expect(Date.now() - stopping).toBeLessThan(10_000);
+
+    const second = await startService(env);
+    replicas.push(second);
+    const status = await callbackSettled(serviceApi(second.url), submitted.body.batch_id, 15_000);
+    expect(status.callback).toEqual({
+      status: 'delivered',
+      attempts: 2,
+      last_error: 'interrupted: the service shut down during the attempt',
+      delivered_at: expect.any(String),
+    });
+    const [held, delivered] = receiver.received;
+    expect(delivered.headers['webhook-id']).toBe(held.headers['webhook-id']);
+  }, 60_000);
+
   it('calls back a batch cancelled while still queued', async () => {
     receiver = await startReceiver();
     // One batch at a time on this replica: the second waits, queued, behind a slow first.
