@@ -30,5 +30,7 @@ export default tseslint.config(
     },
   },
   { files: ['**/*.js', '**/*.mjs'], ...tseslint.configs.disableTypeChecked },
+  // The console's files run in the browser as they are.
+  { files: ['src/console/public/**/*.js'], languageOptions: { globals: globals.browser } },
   prettier,
 );

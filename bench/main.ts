@@ -2,7 +2,7 @@
  * `npm run bench`: starts the simulator and the service as separate processes, drives them
  * through their public HTTP APIs on 127.0.0.1 only, and reports the figures of bench/README.md.
  *
- *   node dist/bench/main.js [--scenarios a,b,b-otel-off,c,redis-a1,redis-a2] [--quick]
+ *   node dist/bench/main.js [--scenarios a,b,b-otel-off,c,redis-a1,redis-a2,failover] [--quick]
  *                           [--repeat N] [--chunk-size N] [--out FILE]
  *
  * Exits 0 whatever the figures (a missed target is a measurement); 1 only when the harness
@@ -28,6 +28,7 @@ import {
   type ScenarioResult,
 } from './scenario-runner.js';
 import { DEFAULT_CHUNK_SIZE, SCENARIO_IDS, scenarios, type ScenarioId } from './scenarios.js';
+import { runFailoverScenario } from './failover.js';
 
 const POLL_INTERVAL_MS = 75;
 const POLL_PAGE_SIZE = 50;
@@ -172,7 +173,8 @@ async function runAll(options: Options, build: BuildSnapshot): Promise<number> {
     let result: ScenarioResult;
     try {
       const runs: ScenarioResult[] = [];
-      for (let run = 0; run < options.repeat; run++) runs.push(await runScenario(scenario, ctx));
+      const run = scenario.killOwner ? runFailoverScenario : runScenario;
+      for (let i = 0; i < options.repeat; i++) runs.push(await run(scenario, ctx));
       result = combineRuns(runs);
     } catch (error) {
       result = emptyResult(scenario);
@@ -214,6 +216,7 @@ async function runAll(options: Options, build: BuildSnapshot): Promise<number> {
       'CPU: utime+stime of the service process(es) from /proc/<pid>/stat over the measured batch (status polls included), ÷ items.',
       `Status polls: GET /batch/{id}/status?limit=${POLL_PAGE_SIZE} every ${POLL_INTERVAL_MS} ms, one at a time, over keep-alive.`,
       'Payloads are distinct and cache_ttl_seconds is 0, so every item is one real call to the simulator.',
+      'failover: Redis, two replicas each calling a simulator of its own, QUEUE_LOCK_SECONDS at its default; the replica running the batch is killed (SIGKILL) once a quarter of the items were called; failover_s runs from the kill to the first call of that batch at the other replica’s simulator (polled every 20 ms).',
       'Observability on: traces exported to a local OTLP sink, METRICS_ENABLED=true; off: OTEL_SDK_DISABLED=true, METRICS_ENABLED=false.',
       'The service runs from a private copy of dist/; before each scenario the bench waits (at most 2 min) until other processes use at most 20% of a core, and foreign_cpu_pct is what they used during the measured batch.',
     ],

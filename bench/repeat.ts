@@ -17,6 +17,7 @@ const MEDIAN_FIELDS = [
   'idle_poll_cpu_us',
   'foreign_cpu_pct',
   'redis_cpu_us_per_item',
+  'failover_s',
 ] as const;
 
 const BARE_MEDIAN_FIELDS = ['wall_s', 'items_per_s', 'cpu_us_per_item', 'peak_rss_mb'] as const;

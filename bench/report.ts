@@ -121,6 +121,7 @@ export function evaluateTargets(results: ScenarioResult[], comparisons: Comparis
     target('c', 'poll_p99_ms', '<', 25, byId(results, 'c')?.poll_p99_ms),
     target('redis-a1', 'efficiency', '>=', 0.9, byId(results, 'redis-a1')?.efficiency),
     target('redis-a2', 'efficiency', '>=', 0.9, byId(results, 'redis-a2')?.efficiency),
+    target('failover', 'failover_s', '<', 20, byId(results, 'failover')?.failover_s),
   ];
 }
 
@@ -304,6 +305,12 @@ export function render(report: Report): string {
     const replicas = `${r.replicas} replica${r.replicas === 1 ? '' : 's'}`;
     out.push(
       `  store: ${r.scenario.padEnd(8)} ${r.store}, ${replicas}: efficiency ${show(r.efficiency, 3)}, CPU ${show(r.cpu_us_per_item, 1)} µs/item`,
+    );
+  }
+  const failover = report.scenarios.find((r) => r.id === 'failover' && r.status === 'ok');
+  if (failover) {
+    out.push(
+      `  failover: SIGKILL of the replica running the batch → its first call on the other replica ${show(failover.failover_s, 2)} s; calls made twice ${show(failover.repeated_calls)} (max_workers ${failover.max_workers})`,
     );
   }
   out.push('', 'targets');

@@ -118,6 +118,11 @@ export interface ScenarioResult {
   redis_cpu_us_per_item?: number | null;
   /** Keys the service had written under the run's prefix (all deleted afterwards). */
   redis_keys?: number;
+  /** Scenario `failover`: from the SIGKILL of the replica running the batch to its first call on the other. */
+  failover_s?: number | null;
+  /** Scenario `failover`: calls the simulators received before the kill, and calls made twice. */
+  calls_before_kill?: number;
+  repeated_calls?: number;
   /** With --repeat: each run's own figures (the ones above are their medians). */
   runs?: RunFigures[];
   notes: string[];
@@ -192,13 +197,7 @@ export async function runScenario(scenario: Scenario, ctx: RunContext): Promise<
     const sim = startNode('simulator', ctx.simulatorScript, {
       core: ctx.cores?.simulator,
       nodeArgs: SIMULATOR_NODE_ARGS,
-      env: {
-        ...baseEnv(),
-        SIM_HOST: '127.0.0.1',
-        SIM_PORT: '0',
-        SIM_SEED: '42',
-        SIM_PROFILES: JSON.stringify({ '*': { latency_ms: scenario.latencyMs, jitter_ms: 0 } }),
-      },
+      env: simulatorEnv(scenario),
     });
     processes.push(sim);
     const simUrl = (await sim.waitForLine(/listening on (http:\/\/127\.0\.0\.1:\d+)/, 15_000))[1];
@@ -360,7 +359,17 @@ function baseEnv(): Record<string, string> {
   };
 }
 
-function serviceEnv(
+export function simulatorEnv(scenario: Scenario): Record<string, string> {
+  return {
+    ...baseEnv(),
+    SIM_HOST: '127.0.0.1',
+    SIM_PORT: '0',
+    SIM_SEED: '42',
+    SIM_PROFILES: JSON.stringify({ '*': { latency_ms: scenario.latencyMs, jitter_ms: 0 } }),
+  };
+}
+
+export function serviceEnv(
   scenario: Scenario,
   simUrl: string,
   port: number,
@@ -395,7 +404,7 @@ function serviceEnv(
   return env;
 }
 
-async function connectRedis(): Promise<RedisProbe> {
+export async function connectRedis(): Promise<RedisProbe> {
   let probe: RedisProbe;
   try {
     probe = await RedisProbe.connect(REDIS_HOST, REDIS_PORT);
@@ -451,7 +460,7 @@ async function failOrSkip<T>(
   }
 }
 
-async function waitReady(service: ManagedProcess, url: string): Promise<void> {
+export async function waitReady(service: ManagedProcess, url: string): Promise<void> {
   const deadline = Date.now() + READY_TIMEOUT_MS;
   let last = 'no answer';
   while (Date.now() < deadline) {

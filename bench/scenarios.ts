@@ -1,4 +1,4 @@
-export type ScenarioId = 'a' | 'b' | 'b-otel-off' | 'c' | 'redis-a1' | 'redis-a2';
+export type ScenarioId = 'a' | 'b' | 'b-otel-off' | 'c' | 'redis-a1' | 'redis-a2' | 'failover';
 
 export const SCENARIO_IDS: readonly ScenarioId[] = [
   'a',
@@ -7,6 +7,7 @@ export const SCENARIO_IDS: readonly ScenarioId[] = [
   'c',
   'redis-a1',
   'redis-a2',
+  'failover',
 ];
 
 export interface Scenario {
@@ -27,6 +28,8 @@ export interface Scenario {
    * same simulator: a CPU reference in `b`, an efficiency reference in `a`.
    */
   bareReference: boolean;
+  /** Kill the replica running the batch (SIGKILL) and time the fail-over (bench/failover.ts). */
+  killOwner: boolean;
 }
 
 export const DEFAULT_CHUNK_SIZE = 100;
@@ -46,6 +49,7 @@ export function scenarios(quick: boolean, chunkSize = DEFAULT_CHUNK_SIZE): Scena
     redis: false,
     observability: 'on',
     bareReference: false,
+    killOwner: false,
   } as const;
   const b = { ...a, items: scale(20_000), maxWorkers: 64, latencyMs: 0 } as const;
   return [
@@ -86,6 +90,16 @@ export function scenarios(quick: boolean, chunkSize = DEFAULT_CHUNK_SIZE): Scena
       redis: true,
       replicas: 2,
       description: 'scenario a on the Redis store, two replicas',
+    },
+    {
+      ...a,
+      id: 'failover',
+      redis: true,
+      replicas: 2,
+      observability: 'off',
+      killOwner: true,
+      description:
+        'Redis, two replicas: the one running the batch is SIGKILLed; time to its first call on the other',
     },
   ];
 }

@@ -3,8 +3,10 @@ import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import type { NextFunction, Request, Response } from 'express';
+import helmet from 'helmet';
 import { Logger } from 'nestjs-pino';
 import { AppModule, type TelemetryOverrides } from './app.module.js';
+import { serveConsole } from './console/console.static.js';
 import { DomainError } from './lib/domain-error.js';
 import type { AppConfig } from './config/app-config.js';
 import { HttpTelemetry } from './telemetry/tracing/http-telemetry.js';
@@ -24,6 +26,12 @@ function requireJsonBodies(req: Request, _res: Response, next: NextFunction): vo
     );
     return;
   }
+  next();
+}
+
+/** Batch and circuit answers are a caller's live state: no cache (browser or proxy) keeps them. */
+function noStore(_req: Request, res: Response, next: NextFunction): void {
+  res.setHeader('Cache-Control', 'no-store');
   next();
 }
 
@@ -58,11 +66,16 @@ export async function createApp(
   app.set('etag', false);
   // First: every request, even one refused by body parsing, gets its trace context and timing.
   app.use(app.get(HttpTelemetry).middleware);
+  // helmet's defaults on every answer; its Content-Security-Policy lets pages run only their own
+  // scripts, which the console and Swagger UI are built for.
+  app.use(helmet());
+  app.use(['/batch', '/circuits'], noStore);
   app.use(requireJsonBodies);
   // strict: false: a body that is valid JSON but not an object (`null`, `[]`, `1`) reaches the
   // route, which names the problem ("body: must be a JSON object") instead of the parser calling
   // it invalid JSON.
   app.useBodyParser('json', { limit: config.batch.maxBodyBytes, type: JSON_TYPES, strict: false });
+  if (config.console.enabled) serveConsole(app);
   SwaggerModule.setup('docs', app, () => buildOpenApiDocument(app), {
     jsonDocumentUrl: 'docs-json',
   });

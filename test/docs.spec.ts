@@ -31,7 +31,6 @@ const PLANNED: ReadonlySet<string> = new Set([
   // hardening, console
   'METRICS_PORT',
   'DOCS_ENABLED',
-  'CONSOLE_ENABLED',
 ]);
 
 /**

@@ -2,10 +2,19 @@ import { Redis } from 'ioredis';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startSimulator, type SimulatorHandle } from '../src/simulator/simulator.server.js';
 import { deleteKeys, describeWithRedis, SHARED_REDIS_URL, uniquePrefix } from './helpers/redis.js';
-import { serviceApi, startService, type ServiceProcess } from './helpers/service-process.js';
+import {
+  blockEventLoop,
+  serviceApi,
+  startService,
+  waitFor,
+  type ServiceProcess,
+} from './helpers/service-process.js';
 import { payloads } from './helpers/api.js';
 
 // Two replicas (`node dist/main.js`) on one Redis, the simulator in this process.
+
+/** With the inspector on loopback, so that a test can block a replica's main thread. */
+const INSPECTABLE = { nodeArgs: ['--inspect=127.0.0.1:0'] };
 
 const describeRedis = await describeWithRedis();
 
@@ -31,7 +40,10 @@ describeRedis('distributed mode: two replicas on one Redis', () => {
       CIRCUIT_FAILURE_THRESHOLD: '3',
       CIRCUIT_RECOVERY_SECONDS: '120',
     };
-    const started = await Promise.allSettled([startService(env), startService(env)]);
+    const started = await Promise.allSettled([
+      startService(env, INSPECTABLE),
+      startService(env, INSPECTABLE),
+    ]);
     for (const result of started) if (result.status === 'fulfilled') replicas.push(result.value);
     const failure = started.find((result) => result.status === 'rejected');
     if (failure) throw failure.reason;
@@ -167,6 +179,31 @@ describeRedis('distributed mode: two replicas on one Redis', () => {
     expect(sim.stats().actions.long.calls - callsAtCancel).toBeLessThanOrEqual(4);
   });
 
+  it('keeps a batch on its replica while that replica’s main thread is blocked for 3 × the lock', async () => {
+    sim.setProfile('stall', { latency_ms: 20 });
+    const submitted = await serviceApi(a.url).post('/batch/execute', {
+      action_id: 'stall',
+      payloads: payloads(1000),
+      chunk_size: 50,
+      max_workers: 10,
+      cache_ttl_seconds: 0,
+    });
+    const batchId: string = submitted.body.batch_id;
+    const { owner, other } = await runningReplica(batchId, 100);
+
+    // QUEUE_LOCK_SECONDS is 2: a lock renewed by the blocked thread would expire, and the other
+    // replica would take the batch and repeat its calls in flight.
+    await blockEventLoop(owner, 6000);
+
+    const done = await serviceApi(other.url).waitForEnd(batchId, 20000);
+    expect(done.summary).toMatchObject({ total: 1000, successful: 1000, pending: 0 });
+    expect(await redis.hget(metaKeyOf(batchId), 'owner')).toMatch(new RegExp(`:${owner.pid}$`));
+    const attempts = sim.allAttempts();
+    const counts = Array.from({ length: 1000 }, (_, index) => attempts[`${batchId}-${index}`] ?? 0);
+    expect(Math.min(...counts)).toBe(1);
+    expect(Math.max(...counts)).toBe(1);
+  }, 40000);
+
   it('hands a running batch to another replica on SIGTERM: in-flight calls finish, none runs twice', async () => {
     sim.setProfile('handoff', { latency_ms: 20 });
     const submitted = await serviceApi(a.url).post('/batch/execute', {
@@ -183,7 +220,7 @@ describeRedis('distributed mode: two replicas on one Redis', () => {
     await owner.kill('SIGTERM');
     const drainMs = Date.now() - stoppedAt;
     // Two replicas again for what follows, started now so that a failure here does not cascade.
-    replacing = startService(env).then((replacement) => {
+    replacing = startService(env, INSPECTABLE).then((replacement) => {
       replicas.splice(replicas.indexOf(owner), 1, replacement);
       [a, b] = replicas;
     });
@@ -236,5 +273,93 @@ describeRedis('distributed mode: two replicas on one Redis', () => {
     expect(counts.filter((count) => count === 0)).toEqual([]);
     expect(Math.max(...counts)).toBeLessThanOrEqual(2);
     expect(counts.filter((count) => count === 2).length).toBeLessThanOrEqual(20);
+  }, 60000);
+});
+
+describeRedis('distributed mode: fail-over with QUEUE_LOCK_SECONDS at its default', () => {
+  // Each replica calls a simulator of its own, so the survivor's first call of the batch is told
+  // apart from the killed replica's last ones.
+  const prefix = uniquePrefix('failover');
+  const sims: SimulatorHandle[] = [];
+  const replicas: ServiceProcess[] = [];
+  let redis: Redis;
+
+  beforeAll(async () => {
+    redis = new Redis(SHARED_REDIS_URL);
+    sims.push(
+      await startSimulator({ port: 0, seed: 21 }),
+      await startSimulator({ port: 0, seed: 22 }),
+    );
+    const started = await Promise.allSettled(
+      sims.map((sim) =>
+        startService({
+          CXONE_API_URL: sim.url,
+          REDIS_URL: SHARED_REDIS_URL,
+          REDIS_KEY_PREFIX: prefix,
+          CXONE_MAX_RETRIES: '0',
+        }),
+      ),
+    );
+    for (const result of started) if (result.status === 'fulfilled') replicas.push(result.value);
+    const failure = started.find((result) => result.status === 'rejected');
+    if (failure) throw failure.reason;
+  }, 30000);
+
+  afterAll(async () => {
+    await Promise.all(replicas.map((replica) => replica.kill()));
+    await Promise.all(sims.map((sim) => sim.close()));
+    redis?.disconnect();
+    await deleteKeys(SHARED_REDIS_URL, prefix);
+  });
+
+  const callsOf = (sim: SimulatorHandle): number => sim.stats().actions.failover?.calls ?? 0;
+
+  it('runs the batch of a replica killed with SIGKILL again on the other within 20 s', async () => {
+    for (const sim of sims) sim.setProfile('failover', { latency_ms: 20 });
+    const submitted = await serviceApi(replicas[0].url).post('/batch/execute', {
+      action_id: 'failover',
+      payloads: payloads(2000),
+      chunk_size: 100,
+      max_workers: 10,
+      cache_ttl_seconds: 0,
+    });
+    expect(submitted.status).toBe(202);
+    const batchId: string = submitted.body.batch_id;
+    const metaKey = `${prefix}batch:{${batchId}}:meta`;
+    let ownerIndex = -1;
+    await waitFor(
+      async () => {
+        const [ownerId, successful] = await redis.hmget(metaKey, 'owner', 'successful');
+        ownerIndex = replicas.findIndex((replica) => ownerId?.endsWith(`:${replica.pid}`));
+        return ownerIndex >= 0 && Number(successful) >= 200;
+      },
+      10000,
+      'the batch running on a replica',
+    );
+    const survivorIndex = 1 - ownerIndex;
+    expect(callsOf(sims[survivorIndex])).toBe(0);
+
+    const killedAt = Date.now();
+    await replicas[ownerIndex].kill('SIGKILL');
+    await waitFor(
+      async () => callsOf(sims[survivorIndex]) > 0,
+      30000,
+      'the first call of the batch on the surviving replica',
+    );
+    const resumedAfterMs = Date.now() - killedAt;
+    expect(resumedAfterMs).toBeLessThan(20000);
+
+    const done = await serviceApi(replicas[survivorIndex].url).waitForEnd(batchId, 30000);
+    expect(done.summary).toMatchObject({ total: 2000, successful: 2000, pending: 0 });
+    const before = sims[ownerIndex].allAttempts();
+    const after = sims[survivorIndex].allAttempts();
+    const counts = Array.from({ length: 2000 }, (_, index) => {
+      const id = `${batchId}-${index}`;
+      return (before[id] ?? 0) + (after[id] ?? 0);
+    });
+    expect(Math.min(...counts)).toBe(1);
+    // Only the calls in flight at the kill (at most max_workers) are made again.
+    expect(counts.filter((count) => count === 2).length).toBeLessThanOrEqual(10);
+    expect(Math.max(...counts)).toBe(2);
   }, 60000);
 });

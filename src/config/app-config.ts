@@ -67,7 +67,7 @@ export class AppConfig {
   redis: {
     url?: string;
     keyPrefix: string;
-    /** BullMQ job lock: a dead replica's batch is resumed elsewhere after about this long. */
+    /** BullMQ job lock: a killed replica's batch resumes elsewhere within 1.5 × this. */
     queueLockSeconds: number;
     /** Batches one replica runs at once. */
     queueConcurrency: number;
@@ -122,4 +122,6 @@ export class AppConfig {
   };
   /** METRICS_ENABLED=false: nothing is recorded and GET /metrics answers 404. */
   metrics: { enabled: boolean };
+  /** CONSOLE_ENABLED=false: GET /console answers 404. */
+  console: { enabled: boolean };
 }

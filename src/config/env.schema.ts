@@ -210,6 +210,7 @@ export class EnvDto {
   @Max(1_000_000)
   OTEL_BSP_MAX_EXPORT_BATCH_SIZE?: number;
   @IsOptional() @Transform(toBoolean) @IsBoolean() METRICS_ENABLED?: boolean;
+  @IsOptional() @Transform(toBoolean) @IsBoolean() CONSOLE_ENABLED?: boolean;
   @IsOptional() @IsIn(LOG_LEVELS) LOG_LEVEL?: (typeof LOG_LEVELS)[number];
   @IsOptional() @Transform(toBoolean) @IsBoolean() LOG_PRETTY?: boolean;
   @IsOptional() @Type(() => Number) @IsInt() @Min(0) @Max(600) SHUTDOWN_GRACE_SECONDS?: number;

@@ -44,12 +44,13 @@ describe('loadConfig', () => {
     expect(config.redis).toEqual({
       url: undefined,
       keyPrefix: 'cxo:',
-      queueLockSeconds: 30,
+      queueLockSeconds: 10,
       queueConcurrency: 50,
       commandTimeoutMs: 10000,
     });
     expect(config.logLevel).toBe('info');
     expect(config.metrics.enabled).toBe(true);
+    expect(config.console.enabled).toBe(true);
     expect(config.otel).toEqual({
       sdkDisabled: false,
       serviceName: 'cxone-orchestrator',
@@ -159,6 +160,7 @@ describe('loadConfig', () => {
     ['OTEL_BSP_SCHEDULE_DELAY', '1.5', 'must be an integer'],
     ['OTEL_BSP_EXPORT_TIMEOUT', '-1', 'must not be less than 1'],
     ['METRICS_ENABLED', 'perhaps', 'must be a boolean'],
+    ['CONSOLE_ENABLED', 'perhaps', 'must be a boolean'],
     ['CALLBACK_SECRET', 'short', 'must be at least 16 characters'],
     ['ADMIN_CALLERS', 'ops,Not A Caller', 'must be caller names'],
   ])('names %s=%s as malformed', (variable, value, problem) => {

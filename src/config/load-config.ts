@@ -334,7 +334,7 @@ export function loadConfig(
     redis: {
       url: dto.REDIS_URL,
       keyPrefix: dto.REDIS_KEY_PREFIX ?? 'cxo:',
-      queueLockSeconds: dto.QUEUE_LOCK_SECONDS ?? 30,
+      queueLockSeconds: dto.QUEUE_LOCK_SECONDS ?? 10,
       commandTimeoutMs: dto.REDIS_COMMAND_TIMEOUT_MS ?? 10_000,
       queueConcurrency: dto.QUEUE_CONCURRENCY ?? 50,
     },
@@ -365,5 +365,6 @@ export function loadConfig(
       ),
     },
     metrics: { enabled: dto.METRICS_ENABLED ?? true },
+    console: { enabled: dto.CONSOLE_ENABLED ?? true },
   });
 }

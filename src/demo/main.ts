@@ -1,4 +1,7 @@
 import 'reflect-metadata';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createApp } from '../app.factory.js';
 import { ConfigError, loadConfig } from '../config/load-config.js';
 import { startSimulator } from '../simulator/simulator.server.js';
@@ -16,6 +19,19 @@ const DEMO_PROFILES = {
     hang_rate: 0.03,
   },
 };
+
+/** A CSV of customers to try `cxo submit` on (a header row, one customer a row). */
+function writeSampleCsv(rows: number): string {
+  const dir = join(tmpdir(), 'cxo-demo');
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, 'customers.csv');
+  const lines = ['id,name,segment'];
+  for (let n = 1; n <= rows; n++) {
+    lines.push(`customer-${n},Customer ${n},${n % 4 === 0 ? 'gold' : 'standard'}`);
+  }
+  writeFileSync(file, `${lines.join('\n')}\n`);
+  return file;
+}
 
 /** `npm run demo`: the CXone simulator and the service in one process, auth disabled, pretty logs. */
 async function demo(): Promise<void> {
@@ -36,6 +52,9 @@ async function demo(): Promise<void> {
   const app = await createApp(config);
   await app.listen(config.port);
   const base = `http://localhost:${config.port}`;
+  const sampleCsv = writeSampleCsv(500);
+  // cxo talks to http://localhost:3000 unless CXO_URL says otherwise.
+  const cxo = config.port === 3000 ? 'npx cxo' : `CXO_URL=${base} npx cxo`;
   const body = JSON.stringify({
     action_id: 'demo-flaky',
     payloads: Array.from({ length: 20 }, (_, n) => ({ id: `customer-${n + 1}` })),
@@ -47,9 +66,19 @@ async function demo(): Promise<void> {
       '',
       `  CXone simulator:  ${sim.url}  (admin: ${sim.url}/__sim/stats)`,
       `  Orchestrator:     ${base}`,
+      `  Web console:      ${base}/console   (auth is off: no key needed)`,
       `  Swagger UI:       ${base}/docs`,
       '',
-      '  Try a batch against a flaky action (429s, 500s and hangs):',
+      '  Run a CSV through a flaky action (429s, 500s and hangs) with the command-line client,',
+      '  from another terminal in this directory, and watch it in the console too:',
+      `    ${cxo} submit ${sampleCsv} --action demo-flaky --workers 8 --timeout-ms 2000 --wait`,
+      `    ${cxo} list`,
+      `    ${cxo} status <batch_id>`,
+      `    ${cxo} results <batch_id> --status failed`,
+      `    ${cxo} results <batch_id> --out results.csv`,
+      `    ${cxo} redrive <batch_id> --wait`,
+      '',
+      '  Or with curl:',
       `    curl -s -X POST ${base}/batch/execute -H 'content-type: application/json' -d '${body}'`,
       '  then poll the status_url it returns:',
       `    curl -s '${base}/batch/<batch_id>/status?limit=5'`,

@@ -11,8 +11,16 @@ export interface Api {
     path: string,
     headers?: Record<string, string>,
   ): Promise<{ status: number; body: any; headers: Headers }>;
-  patch(path: string, body: unknown): Promise<{ status: number; body: any; headers: Headers }>;
-  put(path: string, body: unknown): Promise<{ status: number; body: any; headers: Headers }>;
+  patch(
+    path: string,
+    body: unknown,
+    headers?: Record<string, string>,
+  ): Promise<{ status: number; body: any; headers: Headers }>;
+  put(
+    path: string,
+    body: unknown,
+    headers?: Record<string, string>,
+  ): Promise<{ status: number; body: any; headers: Headers }>;
   waitForEnd(batchId: string, timeoutMs?: number): Promise<any>;
 }
 
@@ -46,8 +54,8 @@ export function apiFor(baseUrl: string, { auth = true }: { auth?: boolean } = {}
   const api: Api = {
     post: (path, body, headers) => call('POST', path, body, headers),
     get: (path, headers) => call('GET', path, undefined, headers),
-    patch: (path, body) => call('PATCH', path, body),
-    put: (path, body) => call('PUT', path, body),
+    patch: (path, body, headers) => call('PATCH', path, body, headers),
+    put: (path, body, headers) => call('PUT', path, body, headers),
     /** Polls until the batch is finished; a non-200 answer (a 503 while Redis is away) is polled through. */
     async waitForEnd(batchId, timeoutMs = 20000) {
       const deadline = Date.now() + timeoutMs;

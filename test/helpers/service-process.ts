@@ -37,10 +37,16 @@ export interface ServiceProcess {
   kill(signal?: NodeJS.Signals): Promise<void>;
 }
 
-/** `node dist/main.js` with `env` (on top of a minimal base), ready once /health/live answers. */
-export async function startService(env: Record<string, string>): Promise<ServiceProcess> {
+/**
+ * `node dist/main.js` with `env` (on top of a minimal base), ready once /health/live answers;
+ * `nodeArgs` go to node before the script (`--inspect=127.0.0.1:0` for `blockEventLoop`).
+ */
+export async function startService(
+  env: Record<string, string>,
+  { nodeArgs = [] }: { nodeArgs?: string[] } = {},
+): Promise<ServiceProcess> {
   const port = await freePort();
-  const child = spawn(process.execPath, ['dist/main.js'], {
+  const child = spawn(process.execPath, [...nodeArgs, 'dist/main.js'], {
     env: {
       PATH: process.env.PATH ?? '',
       CXONE_SIMULATOR: 'true',
@@ -88,4 +94,40 @@ export async function startService(env: Record<string, string>): Promise<Service
 /** A JSON client for a service process started with AUTH_DISABLED=true. */
 export function serviceApi(baseUrl: string): Api {
   return apiFor(baseUrl, { auth: false });
+}
+
+/**
+ * Runs a busy loop of `ms` on the main thread of a service started with
+ * `--inspect=127.0.0.1:0`, through its inspector: the process stays alive and connected, but
+ * none of its JavaScript (timers, sockets) runs meanwhile. Resolves when the loop has ended.
+ */
+export async function blockEventLoop(service: ServiceProcess, ms: number): Promise<void> {
+  const inspector = /Debugger listening on (ws:\/\/127\.0\.0\.1:\d+\/[\w-]+)/.exec(
+    service.output(),
+  );
+  if (!inspector) throw new Error(`service was not started with --inspect:\n${service.output()}`);
+  const socket = new WebSocket(inspector[1]);
+  try {
+    await new Promise((resolve, reject) => {
+      socket.addEventListener('open', resolve, { once: true });
+      socket.addEventListener('error', () => reject(new Error('inspector connection failed')), {
+        once: true,
+      });
+    });
+    const answered = new Promise<void>((resolve) =>
+      socket.addEventListener('message', (event) => {
+        if ((JSON.parse(String(event.data)) as { id?: number }).id === 1) resolve();
+      }),
+    );
+    socket.send(
+      JSON.stringify({
+        id: 1,
+        method: 'Runtime.evaluate',
+        params: { expression: `{ const end = Date.now() + ${ms}; while (Date.now() < end); }` },
+      }),
+    );
+    await answered;
+  } finally {
+    socket.close();
+  }
 }

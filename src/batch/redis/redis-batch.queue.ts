@@ -13,6 +13,7 @@ import { notReady, RedisConnection } from '../../redis/redis.connection.js';
 import { BatchQueue } from '../core/batch.queue.js';
 import { BatchRunInterrupted, BatchRunner } from '../core/batch.runner.js';
 import type { BatchMeta } from '../core/batch.types.js';
+import { JobLockKeeper } from './job-lock-keeper.js';
 import { RedisBatchStore } from './redis-batch.store.js';
 
 export const BATCH_QUEUE_NAME = 'batches';
@@ -32,6 +33,14 @@ export function jobIdOf(meta: BatchMeta): string {
   return redrives === 0 ? meta.batchId : `${meta.batchId}-redrive-${redrives}`;
 }
 
+/**
+ * The lock is renewed every quarter of its length and the stalled check runs as often. A killed
+ * replica's lock expires at most QUEUE_LOCK_SECONDS after the kill; the check moves a job it
+ * finds unlocked if the check before had marked it (renewals unmark), and a surviving replica
+ * runs a check at most two intervals after another: the batch runs again elsewhere within about
+ * 1.5 × QUEUE_LOCK_SECONDS. (With BullMQ's defaults, a check every lock length, up to 3 ×.)
+ */
+const LOCK_RENEWALS_PER_LOCK = 4;
 /** A replica that died this many times on one batch (stalled job) is not a reason to give up on it. */
 const MAX_STALLED_COUNT = 100;
 /** A job whose run failed (store unreachable for 10 minutes…) is retried this often, backing off. */
@@ -44,6 +53,8 @@ const CLOSE_TIMEOUT_MS = 2000;
 /** How often a replica looks for accepted batches that have no job (their enqueue failed). */
 const ORPHAN_SWEEP_MS = 30_000;
 const ORPHAN_MIN_AGE_MS = 30_000;
+/** The worker fetches jobs once their locks can be renewed, or after this if Redis is not there. */
+const LOCK_KEEPER_READY_WAIT_MS = 5000;
 
 /**
  * Distributed mode: accepted batches are BullMQ jobs, one job per batch, and every replica runs a
@@ -51,9 +62,10 @@ const ORPHAN_MIN_AGE_MS = 30_000;
  *
  * One job per batch keeps `max_workers` exact with no distributed semaphore: the one replica that
  * holds the job runs all of the batch's calls (the runner skips items already recorded when a
- * job is resumed elsewhere). A replica that dies stops renewing the job's lock; after
- * QUEUE_LOCK_SECONDS BullMQ's stalled check moves the job back to wait and another replica
- * resumes the batch, so only the calls in flight at the kill (≤ max_workers) run twice.
+ * job is resumed elsewhere). A replica that dies stops renewing the job's lock; once it expired
+ * (QUEUE_LOCK_SECONDS) BullMQ's stalled check moves the job back to wait and another replica
+ * resumes the batch, so only the calls in flight at the kill (≤ max_workers) run twice. The locks
+ * are renewed from a thread of their own (JobLockKeeper), so a busy main thread keeps them.
  * On shutdown, running batches stop scheduling, their calls in flight finish, and their jobs go
  * back to wait for another replica (not failed).
  */
@@ -66,6 +78,7 @@ export class RedisBatchQueue
   private queue: Queue<BatchJob> | undefined;
   private worker: Worker<BatchJob> | undefined;
   private subscriber: Redis | undefined;
+  private lockKeeper: JobLockKeeper | undefined;
   private readonly shutdown = new AbortController();
   private orphanSweep: NodeJS.Timeout | undefined;
   private closing: Promise<void> | undefined;
@@ -104,10 +117,12 @@ export class RedisBatchQueue
         connection: this.connection.bullConnection('worker'),
         concurrency: this.config.redis.queueConcurrency,
         lockDuration: lockMs,
-        stalledInterval: lockMs,
+        skipLockRenewal: true,
+        stalledInterval: lockMs / LOCK_RENEWALS_PER_LOCK,
         maxStalledCount: MAX_STALLED_COUNT,
         // After a Redis outage the worker fetches again within this (BullMQ's default is 15 s).
         runRetryDelay: RUN_RETRY_DELAY_MS,
+        autorun: false,
       },
     );
     // Without a listener an 'error' event would crash the process; Redis outages are reported
@@ -116,9 +131,27 @@ export class RedisBatchQueue
     this.worker.on('failed', (job, error) => {
       if (job) this.logger.error({ batch_id: job.data.batchId, err: error }, 'Batch job failed');
     });
-    // Another replica owns the job now (this one lost its lock): stop running the batch here.
-    this.worker.on('lockRenewalFailed', (jobIds) => {
-      for (const jobId of jobIds) this.worker?.cancelJob(jobId, 'lock lost');
+    const worker = this.worker;
+    this.lockKeeper = new JobLockKeeper({
+      url: this.connection.url,
+      connectionName: `cxo:locks:${this.connection.replicaId}`,
+      jobKeyPrefix: worker.toKey(''),
+      stalledKey: worker.keys.stalled,
+      lockMs,
+      renewMs: lockMs / LOCK_RENEWALS_PER_LOCK,
+      // Another replica owns the job now (this one lost its lock): stop running the batch here.
+      onLost: (jobIds) => {
+        for (const jobId of jobIds) {
+          this.logger.warn({ batch_id: jobId }, 'Batch lock lost; stopping the batch here');
+          worker.cancelJob(jobId, 'lock lost');
+        }
+      },
+    });
+    this.lockKeeper.start();
+    // A job taken before the keeper's thread is up could lose its lock before the first renewal.
+    void settlesWithin(this.lockKeeper.ready, LOCK_KEEPER_READY_WAIT_MS).then(() => {
+      if (this.shutdown.signal.aborted) return;
+      worker.run().catch((error: Error) => this.logger.error(`BullMQ worker: ${error.message}`));
     });
 
     this.subscriber = this.connection.createSubscriber();
@@ -176,7 +209,7 @@ export class RedisBatchQueue
       await settlesWithin(worker.close(!graceful), CLOSE_TIMEOUT_MS);
     }
     await settlesWithin(
-      Promise.allSettled([this.queue?.close(), this.subscriber?.quit()]),
+      Promise.allSettled([this.queue?.close(), this.subscriber?.quit(), this.lockKeeper?.close()]),
       CLOSE_TIMEOUT_MS,
     );
     this.subscriber?.disconnect();
@@ -187,12 +220,14 @@ export class RedisBatchQueue
     token: string | undefined,
     signal?: AbortSignal,
   ): Promise<void> {
+    if (job.id && token) this.lockKeeper?.hold(job.id, token);
     const run = this.runJob(job, token, signal);
     this.active.add(run);
     try {
       await run;
     } finally {
       this.active.delete(run);
+      if (job.id) this.lockKeeper?.release(job.id);
     }
   }
 
