@@ -39,7 +39,8 @@ beforeAll(async () => {
   };
   const a = await startTestApp({ ...common, CALLBACK_ALLOWED_HOSTS: '127.0.0.1' });
   allowing = { ...a, api: apiFor(a.url) };
-  const b = await startTestApp(common);
+  // Its metrics off: both apps would report into this process's one registry.
+  const b = await startTestApp({ ...common, METRICS_ENABLED: 'false' });
   strict = { ...b, api: apiFor(b.url) };
 });
 afterAll(async () => {
@@ -310,7 +311,9 @@ describe('delivery', () => {
     expect(text).toMatch(
       /orchestrator_callback_attempts_total\{outcome="server_error"[^}]*\} [1-9]/,
     );
-    expect(text).toMatch(/orchestrator_callback_oldest_pending_age_seconds(\{[^}]*\})? 0/);
+    expect(text).toMatch(/orchestrator_callback_deliveries_total\{outcome="failed"[^}]*\} [1-9]/);
+    expect(text).toMatch(/orchestrator_callback_attempts_total\{outcome="interrupted"[^}]*\} 0/);
+    expect(text).toMatch(/orchestrator_callback_oldest_pending_seconds(\{[^}]*\})? 0/);
     expect(text).toMatch(/orchestrator_callback_pending_deliveries(\{[^}]*\})? 0/);
     expect(text).not.toContain(FALLBACK_SECRET);
   });

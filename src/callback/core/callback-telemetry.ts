@@ -1,14 +1,16 @@
 /** How one attempt ended (label `outcome` of orchestrator_callback_attempts_total). */
-export type AttemptOutcome =
-  | 'success'
-  | 'redirect'
-  | 'client_error'
-  | 'rate_limited'
-  | 'server_error'
-  | 'timeout'
-  | 'network_error'
-  | 'refused_address'
-  | 'interrupted';
+export const ATTEMPT_OUTCOMES = [
+  'success',
+  'redirect',
+  'client_error',
+  'rate_limited',
+  'server_error',
+  'timeout',
+  'network_error',
+  'refused_address',
+  'interrupted',
+] as const;
+export type AttemptOutcome = (typeof ATTEMPT_OUTCOMES)[number];
 
 /**
  * What the callback dispatcher reports: attempts and deliveries that ended. Bound to the metrics

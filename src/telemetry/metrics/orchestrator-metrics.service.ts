@@ -1,6 +1,7 @@
 import { type Attributes, createNoopMeter, type ObservableGauge } from '@opentelemetry/api';
 import type { OnApplicationShutdown } from '@nestjs/common';
 import type { ItemOutcome } from '../../batch/core/batch.types.js';
+import { ATTEMPT_OUTCOMES } from '../../callback/core/callback-telemetry.js';
 import type { CircuitState } from '../../circuit-breaker/circuit-state.store.js';
 import type { AppConfig } from '../../config/app-config.js';
 import { ActionLabels, AttributeCache, LocalCounter } from './action-labels.js';
@@ -173,13 +174,19 @@ export class OrchestratorMetrics implements OnApplicationShutdown {
       LATENCY_BUCKETS,
     );
     this.callbackOldestPendingAge = gauge(
-      'orchestrator_callback_oldest_pending_age_seconds',
+      'orchestrator_callback_oldest_pending_seconds',
       'Age of the oldest callback not yet delivered nor failed, over all replicas (0 when none).',
     );
     this.callbackPending = gauge(
       'orchestrator_callback_pending_deliveries',
       'Callbacks not yet delivered nor failed, over all replicas.',
     );
+    if (this.enabled) {
+      // Every series exists from the start, at 0: a rate or an alert over them needs no first event.
+      for (const outcome of ATTEMPT_OUTCOMES) this.callbackAttempts.add(0, this.outcome(outcome));
+      for (const outcome of ['delivered', 'failed'])
+        this.callbackDeliveries.add(0, this.outcome(outcome));
+    }
   }
 
   recordHttpRequest(method: string, route: string, statusCode: number, seconds: number): void {
