@@ -7,6 +7,9 @@ import helmet from 'helmet';
 import { Logger } from 'nestjs-pino';
 import { AppModule, type TelemetryOverrides } from './app.module.js';
 import { serveConsole } from './console/console.static.js';
+import { Authenticator } from './callers/authenticate.middleware.js';
+import { answerMalformedRequests } from './http/malformed-request.js';
+import { checkRequestShape } from './http/request-shape.js';
 import { DomainError } from './lib/domain-error.js';
 import type { AppConfig } from './config/app-config.js';
 import { HttpTelemetry } from './telemetry/tracing/http-telemetry.js';
@@ -43,7 +46,11 @@ export function buildOpenApiDocument(app: INestApplication) {
         'Errors are RFC 9457 problem details (application/problem+json).',
     )
     .setVersion('1')
-    .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'One of API_KEYS' })
+    .addBearerAuth({
+      type: 'http',
+      scheme: 'bearer',
+      description: 'A caller key from API_KEYS or API_KEYS_FILE',
+    })
     .addSecurityRequirements('bearer')
     .build();
   return SwaggerModule.createDocument(app, config);
@@ -70,15 +77,21 @@ export async function createApp(
   // scripts, which the console and Swagger UI are built for.
   app.use(helmet());
   app.use(['/batch', '/circuits'], noStore);
+  // Then its caller, before anything reads the body: no key, no upload read.
+  app.use(app.get(Authenticator).middleware);
   app.use(requireJsonBodies);
   // strict: false: a body that is valid JSON but not an object (`null`, `[]`, `1`) reaches the
   // route, which names the problem ("body: must be a JSON object") instead of the parser calling
-  // it invalid JSON.
+  // it invalid JSON. `limit` bounds the body as inflated, whatever its Content-Encoding.
   app.useBodyParser('json', { limit: config.batch.maxBodyBytes, type: JSON_TYPES, strict: false });
+  app.use(checkRequestShape);
   if (config.console.enabled) serveConsole(app);
-  SwaggerModule.setup('docs', app, () => buildOpenApiDocument(app), {
-    jsonDocumentUrl: 'docs-json',
-  });
+  if (config.docsEnabled) {
+    SwaggerModule.setup('docs', app, () => buildOpenApiDocument(app), {
+      jsonDocumentUrl: 'docs-json',
+    });
+  }
+  answerMalformedRequests(app.getHttpServer());
   app.enableShutdownHooks();
   return app;
 }

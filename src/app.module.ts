@@ -3,7 +3,8 @@ import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR, APP_PIPE } from '@nestjs/core';
 import type { SpanProcessor } from '@opentelemetry/sdk-trace';
 import type { DestinationStream } from 'pino';
 import { BatchModule } from './batch/batch.module.js';
-import { ApiKeyGuard } from './http/api-key.guard.js';
+import { CallerGuard } from './callers/caller.guard.js';
+import { CallersModule } from './callers/callers.module.js';
 import { ProblemDetailsFilter } from './http/problem-details.filter.js';
 import { toValidationError } from './http/validation.js';
 import type { AppConfig } from './config/app-config.js';
@@ -31,11 +32,12 @@ export class AppModule {
         MetricsModule.register(config),
         ObservabilityModule.register(overrides.spanProcessors),
         HealthModule,
+        CallersModule.register(),
         BatchModule.register(config),
       ],
       providers: [
         { provide: APP_FILTER, useClass: ProblemDetailsFilter },
-        { provide: APP_GUARD, useClass: ApiKeyGuard },
+        { provide: APP_GUARD, useClass: CallerGuard },
         { provide: APP_INTERCEPTOR, useClass: HttpLatencyInterceptor },
         {
           provide: APP_PIPE,

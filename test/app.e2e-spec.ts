@@ -14,8 +14,9 @@ describe('the application shell', () => {
     await app.close();
   });
 
-  it('answers an unknown route with a 404 problem', async () => {
-    const response = await fetch(`${url}/no/such/route`);
+  it('answers an unknown route with a 404 problem (401 without a key: routes are not revealed)', async () => {
+    expect((await fetch(`${url}/no/such/route`)).status).toBe(401);
+    const response = await fetch(`${url}/no/such/route`, { headers: authHeader });
     expect(response.status).toBe(404);
     expect(response.headers.get('content-type')).toContain('application/problem+json');
     const body = await response.json();
@@ -32,7 +33,7 @@ describe('the application shell', () => {
   it('answers malformed JSON with a 400 problem and no stack trace', async () => {
     const response = await fetch(`${url}/batch/execute`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { ...authHeader, 'content-type': 'application/json' },
       body: '{"action_id": ',
     });
     expect(response.status).toBe(400);
@@ -59,7 +60,7 @@ describe('the application shell', () => {
   it('answers a non-JSON body with 415', async () => {
     const response = await fetch(`${url}/batch/execute`, {
       method: 'POST',
-      headers: { 'content-type': 'text/plain' },
+      headers: { ...authHeader, 'content-type': 'text/plain' },
       body: 'hello',
     });
     expect(response.status).toBe(415);
@@ -110,7 +111,7 @@ describe('start-up with bad configuration', () => {
     });
     expect(result.status).toBe(1);
     expect(result.stderr.trim()).toBe(
-      'Invalid configuration: API_KEYS is required (comma-separated caller keys), unless AUTH_DISABLED=true',
+      'Invalid configuration: API_KEYS is required (comma-separated caller:key entries, or API_KEYS_FILE), unless AUTH_DISABLED=true',
     );
     expect(result.stderr).not.toContain('s3cr3t-value');
   });

@@ -16,6 +16,7 @@ function meta(total: number): BatchMeta {
   return {
     batchId: `steer-${seq}-${Math.random().toString(16).slice(2, 8)}`,
     actionId: 'act',
+    caller: 'team-a',
     status: 'queued',
     traceId: 'c'.repeat(32),
     traceFlags: '01',
@@ -253,7 +254,7 @@ describeRedis('RedisBatchStore: steering (real Redis)', () => {
     await store.redrive(batchId, ['cancelled']);
     expect(await store.unfinishedItems()).toBe(before + 10);
     const unfinished = await store.unfinishedBefore(Date.now() + 1000, 1000);
-    expect(unfinished).toContainEqual({ batchId, total: 10 });
+    expect(unfinished).toContainEqual({ batchId, total: 10, caller: 'team-a' });
     const ttl = await connection.client.ttl(store.keys.of(batchId).meta);
     expect(ttl).toBeGreaterThan(86400);
   });

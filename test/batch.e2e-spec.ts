@@ -268,6 +268,7 @@ describe('batches end to end (in-memory mode, simulator over HTTP)', () => {
     expect(first.body.batches[0]).toEqual({
       batch_id: ids[2],
       action_id: 'listed',
+      caller: 'default',
       status: expect.any(String),
       created_at: expect.any(String),
       summary: expect.objectContaining({ total: 1 }),

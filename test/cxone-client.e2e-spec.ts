@@ -383,7 +383,10 @@ describe('CxoneClient: circuit breaker', () => {
 
   it('re-opens when the probe fails', async () => {
     sim.setProfile('breaker.down', { hang_rate: 1 });
-    const { client, breaker } = await build({ CIRCUIT_FAILURE_THRESHOLD: '2' });
+    const { client, breaker } = await build({
+      CIRCUIT_FAILURE_THRESHOLD: '2',
+      CIRCUIT_MIN_TIMEOUT_MS: '100',
+    });
     for (let i = 0; i < 2; i++) {
       expect(
         (await failure(client.execute('breaker.down', {}, options({ timeoutMs: 100 })))).code,
@@ -397,6 +400,24 @@ describe('CxoneClient: circuit breaker', () => {
       'CIRCUIT_OPEN',
     );
     expect((await breaker.state('breaker.down')).state).toBe('open');
+  });
+
+  it('does not count a timeout shorter than CIRCUIT_MIN_TIMEOUT_MS against the circuit', async () => {
+    sim.setProfile('breaker.short', { hang_rate: 1 });
+    const { client, breaker } = await build({
+      CIRCUIT_FAILURE_THRESHOLD: '2',
+      CIRCUIT_MIN_TIMEOUT_MS: '5000',
+    });
+    for (let i = 0; i < 4; i++) {
+      const error = await failure(client.execute('breaker.short', {}, options({ timeoutMs: 100 })));
+      expect(error.code).toBe('TIMEOUT');
+    }
+    expect(calls('breaker.short')).toBe(4);
+    expect((await breaker.state('breaker.short')).state).toBe('closed');
+    // The same action failing for real (5xx) still opens it.
+    sim.setProfile('breaker.short', { error_rate: 1, error_status: 500 });
+    for (let i = 0; i < 2; i++) await failure(client.execute('breaker.short', {}, options()));
+    expect((await breaker.state('breaker.short')).state).toBe('open');
   });
 
   it('does not count 4xx answers as failures', async () => {
@@ -441,7 +462,10 @@ describe('CxoneClient: result cache', () => {
   });
 
   it('attaches the last good result to a timeout, an open circuit and a 5xx, not to a 4xx', async () => {
-    const { client } = await build({ CIRCUIT_FAILURE_THRESHOLD: '2' });
+    const { client } = await build({
+      CIRCUIT_FAILURE_THRESHOLD: '2',
+      CIRCUIT_MIN_TIMEOUT_MS: '100',
+    });
     const good = await client.execute('stale.fallback', { q: 1 }, options());
 
     sim.setProfile('stale.fallback', { hang_rate: 1 });

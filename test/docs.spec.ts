@@ -19,18 +19,10 @@ const PLANNED: ReadonlySet<string> = new Set([
   'STORE',
   'DATA_DIR',
   'MAX_RESULT_BYTES',
-  // callers: keys file, admins, per-caller limits
-  'API_KEYS_FILE',
-  'CALLER_RATE_LIMIT',
-  'CALLER_MAX_QUEUED_ITEMS',
   // protecting the CXone tenant
-  'CIRCUIT_MIN_TIMEOUT_MS',
   'CXONE_TENANT_MAX_CONCURRENCY',
   'CXONE_RATE_LIMIT_PER_SECOND',
   'ADAPTIVE_CONCURRENCY',
-  // hardening, console
-  'METRICS_PORT',
-  'DOCS_ENABLED',
 ]);
 
 /**

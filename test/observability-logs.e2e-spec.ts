@@ -86,7 +86,7 @@ describe('logs', () => {
       'batch.started',
       'batch.completed',
     ]);
-    for (const line of events) expect(line.trace_id).toBe(traceId);
+    for (const line of events) expect(line).toMatchObject({ trace_id: traceId, caller: 'default' });
     const completed = events[2];
     expect(completed.summary).toEqual({
       total: 4,
@@ -98,7 +98,7 @@ describe('logs', () => {
     expect(typeof completed.duration_ms).toBe('number');
 
     const submit = all.find((line) => line.req?.method === 'POST' && line.res?.statusCode === 202);
-    expect(submit).toMatchObject({ trace_id: traceId, batch_id: batchId });
+    expect(submit).toMatchObject({ trace_id: traceId, batch_id: batchId, caller: 'default' });
     const polls = all.filter((line) => line.req?.url?.startsWith(`/batch/${batchId}/status`));
     expect(polls.length).toBeGreaterThan(0);
     for (const poll of polls) {
@@ -163,9 +163,11 @@ describe('logs', () => {
     expect(rejectedEnd.summary.failed).toBe(2);
     const fresh = app.get(TokenManager).peek() ?? token;
 
-    // Careless log calls: secrets in messages, structured fields and an HTTP client error.
+    // Careless log calls: secrets in messages, structured fields and an HTTP client error. (The
+    // service holds only digests of caller keys, so a key can reach a line only in a header or a
+    // field redacted by name, both covered here, never as a known value in free text.)
     const logger = new Logger('Careless');
-    const clientError = Object.assign(new Error(`request failed for key ${API_KEY}`), {
+    const clientError = Object.assign(new Error(`request failed for ${CLIENT_SECRET}`), {
       config: {
         headers: { Authorization: `Bearer ${fresh}` },
         data: `client_secret=${CLIENT_SECRET}`,

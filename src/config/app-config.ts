@@ -1,3 +1,4 @@
+import type { ApiKeyEntry } from './api-keys.js';
 import type {
   CXONE_AREAS,
   CXONE_GRANT_TYPES,
@@ -49,13 +50,26 @@ export class AppConfig {
   logPretty: boolean;
   shutdownGraceSeconds: number;
   auth: {
-    apiKeys: string[];
+    /** AUTH_DISABLED=true: no key is asked for, every request is the caller `anonymous`. */
     disabled: boolean;
-    /** ADMIN_CALLERS: callers that may act on every batch and force circuits. */
-    adminCallers: string[];
+    /** API_KEYS, as digests (no key is kept). */
+    keys: ApiKeyEntry[];
+    /** API_KEYS_FILE: its path and what it held at start (re-read while running). */
+    keysFile?: { path: string; entries: ApiKeyEntry[] };
+    /** ADMIN_CALLERS: see and act on every caller's batches. */
+    admins: string[];
   };
+  /** Limits per caller (CALLER_RATE_LIMIT, CALLER_MAX_QUEUED_ITEMS). */
+  callers: { rateLimitPerSecond: number; maxQueuedItems: number };
+  /** DOCS_ENABLED=false: no /docs, no /docs-json. */
+  docsEnabled: boolean;
   cxone: CxoneConfig;
-  circuit: { failureThreshold: number; recoverySeconds: number };
+  circuit: {
+    failureThreshold: number;
+    recoverySeconds: number;
+    /** A timeout of a call given less than this is the caller's choice, not a failure of CXone. */
+    minTimeoutMs: number;
+  };
   cache: { staleTtlSeconds: number; maxEntries: number };
   batch: {
     maxItems: number;
@@ -120,8 +134,11 @@ export class AppConfig {
      */
     headerValues: string[];
   };
-  /** METRICS_ENABLED=false: nothing is recorded and GET /metrics answers 404. */
-  metrics: { enabled: boolean };
+  /**
+   * METRICS_ENABLED=false: nothing is recorded and GET /metrics answers 404. `port`
+   * (METRICS_PORT): /metrics is served there only, not on the API port.
+   */
+  metrics: { enabled: boolean; port?: number };
   /** CONSOLE_ENABLED=false: GET /console answers 404. */
   console: { enabled: boolean };
 }

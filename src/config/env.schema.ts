@@ -115,6 +115,7 @@ export class EnvDto {
   @IsOptional() @Type(() => Number) @IsInt() @Min(0) @Max(3600) TOKEN_REFRESH_SKEW_SECONDS?: number;
   @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(1000) CIRCUIT_FAILURE_THRESHOLD?: number;
   @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(86400) CIRCUIT_RECOVERY_SECONDS?: number;
+  @IsOptional() @Type(() => Number) @IsInt() @Min(0) @Max(120_000) CIRCUIT_MIN_TIMEOUT_MS?: number;
   @IsOptional() @Type(() => Number) @IsInt() @Min(0) @Max(2592000) STALE_TTL_SECONDS?: number;
   @IsOptional() @Type(() => Number) @IsInt() @Min(100) @Max(10000000) CACHE_MAX_ENTRIES?: number;
 
@@ -147,12 +148,16 @@ export class EnvDto {
   @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(1000) QUEUE_CONCURRENCY?: number;
 
   @IsOptional() @IsString() API_KEYS?: string;
+  @IsOptional() @IsString() @MinLength(1) API_KEYS_FILE?: string;
   @IsOptional() @Transform(toBoolean) @IsBoolean() AUTH_DISABLED?: boolean;
+  @IsOptional() @IsString() ADMIN_CALLERS?: string;
+  @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(1_000_000) CALLER_RATE_LIMIT?: number;
   @IsOptional()
-  @Matches(/^\s*[a-z0-9][a-z0-9_.-]{0,63}\s*(,\s*[a-z0-9][a-z0-9_.-]{0,63}\s*)*$/, {
-    message: 'must be caller names (a-z 0-9 _ . -, up to 64) separated by commas',
-  })
-  ADMIN_CALLERS?: string;
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(100_000_000)
+  CALLER_MAX_QUEUED_ITEMS?: number;
 
   @IsOptional()
   @IsString()
@@ -211,6 +216,8 @@ export class EnvDto {
   OTEL_BSP_MAX_EXPORT_BATCH_SIZE?: number;
   @IsOptional() @Transform(toBoolean) @IsBoolean() METRICS_ENABLED?: boolean;
   @IsOptional() @Transform(toBoolean) @IsBoolean() CONSOLE_ENABLED?: boolean;
+  @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(65535) METRICS_PORT?: number;
+  @IsOptional() @Transform(toBoolean) @IsBoolean() DOCS_ENABLED?: boolean;
   @IsOptional() @IsIn(LOG_LEVELS) LOG_LEVEL?: (typeof LOG_LEVELS)[number];
   @IsOptional() @Transform(toBoolean) @IsBoolean() LOG_PRETTY?: boolean;
   @IsOptional() @Type(() => Number) @IsInt() @Min(0) @Max(600) SHUTDOWN_GRACE_SECONDS?: number;

@@ -1,3 +1,7 @@
+import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ConfigError, loadConfig } from './load-config.js';
 
 const base = {
@@ -32,7 +36,11 @@ describe('loadConfig', () => {
     expect(config.cxone.maxRetries).toBe(3);
     expect(config.cxone.maxRetryAfterSeconds).toBe(60);
     expect(config.cxone.tokenRefreshSkewSeconds).toBe(60);
-    expect(config.circuit).toEqual({ failureThreshold: 5, recoverySeconds: 30 });
+    expect(config.circuit).toEqual({
+      failureThreshold: 5,
+      recoverySeconds: 30,
+      minTimeoutMs: 5000,
+    });
     expect(config.cache.staleTtlSeconds).toBe(86400);
     expect(config.batch).toMatchObject({
       maxItems: 100000,
@@ -40,7 +48,12 @@ describe('loadConfig', () => {
       retentionSeconds: 86400,
     });
     expect(config.batch.maxBodyBytes).toBe(50 * 1024 * 1024);
-    expect(config.auth.apiKeys).toEqual(['key-one', 'key-two']);
+    expect(config.auth.keys.map((entry) => entry.caller)).toEqual(['default', 'default']);
+    expect(JSON.stringify(config)).not.toContain('key-one');
+    expect(config.auth.admins).toEqual([]);
+    expect(config.callers).toEqual({ rateLimitPerSecond: 100, maxQueuedItems: 1_000_000 });
+    expect(config.docsEnabled).toBe(true);
+    expect(config.metrics.port).toBeUndefined();
     expect(config.redis).toEqual({
       url: undefined,
       keyPrefix: 'cxo:',
@@ -229,10 +242,11 @@ describe('loadConfig', () => {
   });
 
   it('reads ADMIN_CALLERS as a list of caller names (none by default)', () => {
-    expect(loadConfig(base).auth.adminCallers).toEqual([]);
-    expect(loadConfig({ ...base, ADMIN_CALLERS: ' ops, team-a.admin ' }).auth.adminCallers).toEqual(
-      ['ops', 'team-a.admin'],
-    );
+    expect(loadConfig(base).auth.admins).toEqual([]);
+    expect(loadConfig({ ...base, ADMIN_CALLERS: ' ops, team-a.admin ' }).auth.admins).toEqual([
+      'ops',
+      'team-a.admin',
+    ]);
   });
 
   it('never echoes a secret value in the message', () => {
@@ -301,6 +315,126 @@ describe('loadConfig', () => {
     const message = problemOf({ ...base, HTTP_PROXY: 'proxy.corp:3128 pass-word-9' });
     expect(message).toContain('HTTP_PROXY must be a URL');
     expect(message).not.toContain('pass-word-9');
+  });
+
+  describe('callers and their keys', () => {
+    let dir: string;
+    beforeEach(() => {
+      dir = mkdtempSync(join(tmpdir(), 'cxo-keys-'));
+    });
+    afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+    const keysFile = (text: string): string => {
+      const path = join(dir, 'keys');
+      writeFileSync(path, text);
+      return path;
+    };
+
+    it('reads callers from API_KEYS and API_KEYS_FILE, keeping digests only', () => {
+      const hashed = createHash('sha256').update('gamma-key-0123456789').digest('hex');
+      const path = keysFile(
+        `# team keys\n\nbeta:beta-key-0123456789\n  gamma:sha256:${hashed.toUpperCase()}\n`,
+      );
+      const config = loadConfig({
+        ...base,
+        API_KEYS: 'alpha:alpha-key-0123456789, bare-key-0123456789',
+        API_KEYS_FILE: path,
+        ADMIN_CALLERS: 'alpha, ops',
+      });
+      expect(config.auth.keys.map(({ caller, short }) => [caller, short])).toEqual([
+        ['alpha', false],
+        ['default', false],
+      ]);
+      expect(config.auth.keysFile?.path).toBe(path);
+      expect(config.auth.keysFile?.entries).toEqual([
+        {
+          caller: 'beta',
+          digest: createHash('sha256').update('beta-key-0123456789').digest('hex'),
+          short: false,
+        },
+        { caller: 'gamma', digest: hashed, short: false },
+      ]);
+      expect(config.auth.admins).toEqual(['alpha', 'ops']);
+      expect(JSON.stringify(config)).not.toMatch(/alpha-key|beta-key|bare-key/);
+    });
+
+    it('flags keys shorter than 16 characters and accepts one caller with two keys', () => {
+      const config = loadConfig({ ...base, API_KEYS: 'alpha:short, alpha:long-enough-key-0001' });
+      expect(config.auth.keys.map(({ caller, short }) => [caller, short])).toEqual([
+        ['alpha', true],
+        ['alpha', false],
+      ]);
+    });
+
+    it('accepts a key file alone, without API_KEYS', () => {
+      const env: Record<string, string> = {
+        ...base,
+        API_KEYS_FILE: keysFile('ops:ops-key-0123456789\n'),
+      };
+      delete env.API_KEYS;
+      expect(loadConfig(env).auth.keysFile?.entries).toHaveLength(1);
+    });
+
+    it('stops the start on a bad entry, naming where and never the key', () => {
+      const message = problemOf({
+        ...base,
+        API_KEYS: 'ok-key-0123456789, Bad Caller:secret-value-1',
+      });
+      expect(message).toMatch(
+        /^Invalid configuration: API_KEYS entry 2: the caller name must match/,
+      );
+      expect(message).not.toContain('secret-value-1');
+      const path = keysFile('alpha:alpha-key-0123456789\n# ok\nbeta:sha256:abc123-secret\n');
+      const fileMessage = problemOf({ ...base, API_KEYS_FILE: path });
+      expect(fileMessage).toBe(
+        `Invalid configuration: API_KEYS_FILE ${path} line 3: sha256: must be followed by 64 hexadecimal digits`,
+      );
+      expect(problemOf({ ...base, API_KEYS: 'alpha:' })).toContain('caller "alpha" has no key');
+    });
+
+    it('refuses one key given to two callers', () => {
+      const message = problemOf({
+        ...base,
+        API_KEYS: 'alpha:shared-key-0123456789,beta:shared-key-0123456789',
+      });
+      expect(message).toContain('the same key is given to callers "alpha" and "beta"');
+      expect(message).not.toContain('shared-key');
+    });
+
+    it('names a key file that cannot be read', () => {
+      expect(problemOf({ ...base, API_KEYS_FILE: join(dir, 'missing') })).toBe(
+        `Invalid configuration: API_KEYS_FILE cannot be read: ${join(dir, 'missing')} (ENOENT)`,
+      );
+    });
+
+    it('refuses to start with no key at all, unless AUTH_DISABLED=true', () => {
+      const env: Record<string, string> = { ...base, API_KEYS_FILE: keysFile('# nobody yet\n') };
+      delete env.API_KEYS;
+      expect(problemOf(env)).toMatch(/^Invalid configuration: API_KEYS is required/);
+      expect(loadConfig({ ...env, AUTH_DISABLED: 'true' }).auth.disabled).toBe(true);
+    });
+
+    it('checks ADMIN_CALLERS, the per-caller limits, METRICS_PORT and DOCS_ENABLED', () => {
+      expect(problemOf({ ...base, ADMIN_CALLERS: 'ops,Root' })).toContain(
+        'ADMIN_CALLERS must be caller names',
+      );
+      const config = loadConfig({
+        ...base,
+        CALLER_RATE_LIMIT: '7',
+        CALLER_MAX_QUEUED_ITEMS: '500',
+        CIRCUIT_MIN_TIMEOUT_MS: '0',
+        METRICS_PORT: '9464',
+        DOCS_ENABLED: 'false',
+      });
+      expect(config.callers).toEqual({ rateLimitPerSecond: 7, maxQueuedItems: 500 });
+      expect(config.circuit.minTimeoutMs).toBe(0);
+      expect(config.metrics.port).toBe(9464);
+      expect(config.docsEnabled).toBe(false);
+      expect(problemOf({ ...base, CALLER_RATE_LIMIT: '0' })).toContain('CALLER_RATE_LIMIT');
+      expect(problemOf({ ...base, PORT: '9464', METRICS_PORT: '9464' })).toContain(
+        'METRICS_PORT must differ from PORT',
+      );
+    });
   });
 });
 

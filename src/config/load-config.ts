@@ -1,6 +1,15 @@
 import { plainToInstance } from 'class-transformer';
 import { validateSync, type ValidationError } from 'class-validator';
+import { readFileSync } from 'node:fs';
 import * as http from 'node:http';
+import {
+  ApiKeyEntryError,
+  CALLER_NAME,
+  checkKeysDistinct,
+  parseApiKeysFile,
+  parseApiKeysVariable,
+  type ApiKeyEntry,
+} from './api-keys.js';
 import { AppConfig } from './app-config.js';
 import { CXONE_AREAS, EnvDto } from './env.schema.js';
 
@@ -142,7 +151,6 @@ function proxySettings(dto: EnvDto): AppConfig['proxy'] {
   };
 }
 
-const CALLER_NAME = /^[a-z0-9][a-z0-9_.-]{0,63}$/;
 const MIN_SECRET_LENGTH = 16;
 const WHSEC = /^whsec_[A-Za-z0-9+/]+={0,2}$/;
 
@@ -180,6 +188,72 @@ function callerSecrets(value: string | undefined): Map<string, string> {
     secrets.set(caller, secret);
   });
   return secrets;
+}
+
+/** API_KEYS_FILE as it is at start: a file that cannot be read or parsed stops the start. */
+export function readApiKeysFile(path: string): ApiKeyEntry[] {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? 'unreadable';
+    throw new ConfigError('API_KEYS_FILE', `cannot be read: ${path} (${code})`);
+  }
+  try {
+    return parseApiKeysFile(text);
+  } catch (error) {
+    if (error instanceof ApiKeyEntryError) {
+      throw new ConfigError('API_KEYS_FILE', `${path} ${error.message}`);
+    }
+    throw error;
+  }
+}
+
+function authSettings(dto: EnvDto): AppConfig['auth'] {
+  const disabled = dto.AUTH_DISABLED ?? false;
+  let keys: ApiKeyEntry[];
+  try {
+    keys = parseApiKeysVariable(dto.API_KEYS);
+  } catch (error) {
+    if (error instanceof ApiKeyEntryError) throw new ConfigError('API_KEYS', error.message);
+    throw error;
+  }
+  const keysFile =
+    dto.API_KEYS_FILE === undefined
+      ? undefined
+      : { path: dto.API_KEYS_FILE, entries: readApiKeysFile(dto.API_KEYS_FILE) };
+  const all = [...keys, ...(keysFile?.entries ?? [])];
+  if (all.length === 0 && !disabled) {
+    throw new ConfigError(
+      'API_KEYS',
+      'is required (comma-separated caller:key entries, or API_KEYS_FILE), unless AUTH_DISABLED=true',
+    );
+  }
+  try {
+    checkKeysDistinct(all);
+  } catch (error) {
+    if (error instanceof ApiKeyEntryError) {
+      throw new ConfigError(keysFile ? 'API_KEYS_FILE' : 'API_KEYS', error.message);
+    }
+    throw error;
+  }
+  const admins = list(dto.ADMIN_CALLERS);
+  const badAdmin = admins.find((name) => !CALLER_NAME.test(name));
+  if (badAdmin !== undefined) {
+    throw new ConfigError(
+      'ADMIN_CALLERS',
+      `must be caller names matching ${CALLER_NAME.source} (got "${badAdmin}")`,
+    );
+  }
+  return { disabled, keys, ...(keysFile ? { keysFile } : {}), admins };
+}
+
+function metricsPort(dto: EnvDto): number | undefined {
+  const port = dto.METRICS_PORT;
+  if (port !== undefined && port === (dto.PORT ?? 3000)) {
+    throw new ConfigError('METRICS_PORT', `must differ from PORT (both ${port})`);
+  }
+  return port;
 }
 
 /**
@@ -237,14 +311,7 @@ export function loadConfig(
   if (errors.length > 0) throw firstProblem(errors, env);
 
   const simulator = dto.CXONE_SIMULATOR ?? false;
-  const apiKeys = list(dto.API_KEYS);
-  const authDisabled = dto.AUTH_DISABLED ?? false;
-  if (apiKeys.length === 0 && !authDisabled) {
-    throw new ConfigError(
-      'API_KEYS',
-      'is required (comma-separated caller keys), unless AUTH_DISABLED=true',
-    );
-  }
+  const auth = authSettings(dto);
 
   const grantType = dto.CXONE_GRANT_TYPE ?? 'client_credentials';
   const issuer = dto.CXONE_ISSUER?.replace(/\/+$/, '');
@@ -288,7 +355,12 @@ export function loadConfig(
     logLevel: dto.LOG_LEVEL ?? 'info',
     logPretty: dto.LOG_PRETTY ?? false,
     shutdownGraceSeconds: dto.SHUTDOWN_GRACE_SECONDS ?? 25,
-    auth: { apiKeys, disabled: authDisabled, adminCallers: list(dto.ADMIN_CALLERS) },
+    auth,
+    callers: {
+      rateLimitPerSecond: dto.CALLER_RATE_LIMIT ?? 100,
+      maxQueuedItems: dto.CALLER_MAX_QUEUED_ITEMS ?? 1_000_000,
+    },
+    docsEnabled: dto.DOCS_ENABLED ?? true,
     cxone: {
       tenant: dto.CXONE_TENANT,
       apiUrl,
@@ -319,6 +391,7 @@ export function loadConfig(
     circuit: {
       failureThreshold: dto.CIRCUIT_FAILURE_THRESHOLD ?? 5,
       recoverySeconds: dto.CIRCUIT_RECOVERY_SECONDS ?? 30,
+      minTimeoutMs: dto.CIRCUIT_MIN_TIMEOUT_MS ?? 5000,
     },
     cache: {
       staleTtlSeconds: dto.STALE_TTL_SECONDS ?? 86400,
@@ -364,7 +437,7 @@ export function loadConfig(
         dto.OTEL_EXPORTER_OTLP_TRACES_HEADERS,
       ),
     },
-    metrics: { enabled: dto.METRICS_ENABLED ?? true },
+    metrics: { enabled: dto.METRICS_ENABLED ?? true, port: metricsPort(dto) },
     console: { enabled: dto.CONSOLE_ENABLED ?? true },
   });
 }

@@ -54,6 +54,7 @@ export class CxoneClient implements OnApplicationShutdown {
   private readonly secrets: string[];
   private readonly probeLeaseMsPerTimeoutMs: number;
   private readonly probeLeaseExtraMs: number;
+  private readonly circuitMinTimeoutMs: number;
 
   constructor(
     http: HttpService,
@@ -75,6 +76,7 @@ export class CxoneClient implements OnApplicationShutdown {
     // The probe lease covers the probe's worst case: every attempt timing out, every backoff.
     this.probeLeaseMsPerTimeoutMs = cxone.maxRetries + 1;
     this.probeLeaseExtraMs = cxone.maxRetries * options.retryMaxDelayMs;
+    this.circuitMinTimeoutMs = config.circuit.minTimeoutMs;
 
     installLatencyInterceptor(this.axios, this.listeners);
     installTracingInterceptor(this.axios, () => this.spanIdSource);
@@ -144,7 +146,7 @@ export class CxoneClient implements OnApplicationShutdown {
       data = await this.send(actionId, body, options, call);
     } catch (error) {
       const failure = classifyFailure(error, call.attempts, this.redact);
-      await this.recordOutcome(actionId, permit, failure);
+      await this.recordOutcome(actionId, permit, failure, options.timeoutMs);
       throw await this.failure(failure, key, call.attempts, call.lastLatencyMs);
     }
     // Writes the caller need not wait for (a Redis round trip each in distributed mode): the
@@ -249,8 +251,13 @@ export class CxoneClient implements OnApplicationShutdown {
     actionId: string,
     permit: CircuitPermit,
     failure: ClassifiedFailure,
+    timeoutMs: number,
   ): Promise<void> {
-    if (BREAKER_FAILURES.has(failure.code)) {
+    if (failure.code === 'TIMEOUT' && timeoutMs < this.circuitMinTimeoutMs) {
+      // A timeout shorter than CIRCUIT_MIN_TIMEOUT_MS was the caller's choice: its running out
+      // says nothing about CXone, and must not open the circuit for every other caller.
+      await this.breaker.release(actionId, permit);
+    } else if (BREAKER_FAILURES.has(failure.code)) {
       await this.breaker.recordFailure(actionId, permit);
     } else if (failure.upstreamStatus !== undefined) {
       // CXone answered (4xx, 429, 401/403): it is up, whatever it thought of this call.

@@ -23,6 +23,8 @@ const STATUS_BY_CODE: Partial<Record<ErrorCode, number>> = {
   UNSUPPORTED_MEDIA_TYPE: 415,
   IDEMPOTENCY_CONFLICT: 422,
   INTAKE_SATURATED: 429,
+  CALLER_RATE_LIMITED: 429,
+  CALLER_QUEUE_FULL: 429,
   NOT_READY: 503,
 };
 
@@ -39,6 +41,9 @@ const CODE_BY_STATUS: Record<number, ErrorCode> = {
 /** Errors thrown by body-parser before a route runs: their `type` names what it refused. */
 interface BodyParserError {
   type?: unknown;
+  /** http-errors' fields, on an error body-parser passes on from the stream (zlib's). */
+  status?: unknown;
+  expose?: unknown;
 }
 
 interface BodyProblem {
@@ -87,12 +92,27 @@ const BODY_PARSER_PROBLEMS = new Map<string, BodyProblem>(
   }),
 );
 
+/**
+ * A body that does not inflate as its Content-Encoding says: body-parser passes zlib's error on
+ * with a 4xx status and no `type`.
+ */
+const UNDECODABLE_BODY: BodyProblem = {
+  status: 400,
+  code: 'VALIDATION_FAILED',
+  detail: 'The request body could not be decoded as its Content-Encoding says.',
+  errors: [{ field: 'Content-Encoding', message: 'does not match the body' }],
+};
+
 /** The problem for a body-parser error: thrown as it is, or as the `cause` Nest's HttpException wraps. */
 function bodyParserProblemOf(exception: unknown): BodyProblem | undefined {
   const parserError = (exception instanceof HttpException ? exception.cause : exception) as
     BodyParserError | undefined;
   const type = parserError?.type;
-  return typeof type === 'string' ? BODY_PARSER_PROBLEMS.get(type) : undefined;
+  if (typeof type === 'string') return BODY_PARSER_PROBLEMS.get(type);
+  const status = parserError?.status;
+  if (parserError?.expose === true && typeof status === 'number' && status >= 400 && status < 500)
+    return UNDECODABLE_BODY;
+  return undefined;
 }
 
 function titleOf(status: number): string {

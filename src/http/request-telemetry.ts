@@ -9,6 +9,8 @@ export class RequestTelemetry {
   route: string | undefined;
   /** The batch the request created or read; goes to its log line. */
   batchId: string | undefined;
+  /** The caller its API key named; goes to its log line (never the key). */
+  caller: string | undefined;
 
   constructor(
     /** The request's trace context: its span as the parent of work done for it. */

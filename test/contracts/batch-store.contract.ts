@@ -28,6 +28,7 @@ export function batchMeta(total: number, overrides: Partial<BatchMeta> = {}): Ba
   return {
     batchId: `contract-${sequence}-${Math.random().toString(16).slice(2, 10)}`,
     actionId: 'act',
+    caller: 'team-a',
     status: 'queued',
     traceId: 'b'.repeat(32),
     traceFlags: '01',
@@ -524,13 +525,18 @@ export function describeBatchStoreContract(
         expect((await store.list(1)).batches[0].batchId).toBe(newer.batchId);
       });
 
-      it('gives each entry its action, status, creation time and current summary', async () => {
-        const meta = batchMeta(3, { actionId: 'lookup', createdAt: '2026-01-01T00:00:00.000Z' });
+      it('gives each entry its action, caller, status, creation time and current summary', async () => {
+        const meta = batchMeta(3, {
+          actionId: 'lookup',
+          caller: 'billing',
+          createdAt: '2026-01-01T00:00:00.000Z',
+        });
         await store.create(meta, emptyObjects(3));
         expect((await store.list(1)).batches).toEqual([
           {
             batchId: meta.batchId,
             actionId: 'lookup',
+            caller: 'billing',
             status: 'queued',
             createdAt: '2026-01-01T00:00:00.000Z',
             summary: { total: 3, successful: 0, failed: 0, degraded: 0, cancelled: 0, pending: 3 },
@@ -545,6 +551,28 @@ export function describeBatchStoreContract(
         });
       });
 
+      it("lists one caller's batches, newest first, in pages with a cursor of their own", async () => {
+        const alpha = [0, 1, 2].map((n) =>
+          batchMeta(1, { caller: 'alpha', createdAt: new Date(Date.now() + n).toISOString() }),
+        );
+        const beta = batchMeta(1, { caller: 'beta' });
+        for (const meta of [alpha[0], beta, alpha[1], alpha[2]]) await store.create(meta, [{}]);
+
+        const first = await store.list(2, undefined, 'alpha');
+        expect(first.batches.map((entry) => [entry.batchId, entry.caller])).toEqual([
+          [alpha[2].batchId, 'alpha'],
+          [alpha[1].batchId, 'alpha'],
+        ]);
+        const second = await store.list(2, first.nextCursor ?? undefined, 'alpha');
+        expect(second.batches.map((entry) => entry.batchId)).toEqual([alpha[0].batchId]);
+        expect(second.nextCursor).toBeNull();
+        expect((await store.list(10, undefined, 'beta')).batches.map((e) => e.batchId)).toEqual([
+          beta.batchId,
+        ]);
+        expect((await store.list(10, undefined, 'nobody')).batches).toEqual([]);
+        expect((await store.list(10)).batches).toHaveLength(4);
+      });
+
       it('refuses a cursor it did not issue: VALIDATION_FAILED naming cursor', async () => {
         await store.create(batchMeta(1), [{}]);
         for (const cursor of ['not-a-cursor', '', Buffer.from('../../x').toString('base64url')]) {
@@ -554,6 +582,35 @@ export function describeBatchStoreContract(
             details: { errors: [{ field: 'cursor' }] },
           });
         }
+      });
+    });
+
+    describe('unfinished items per caller (CALLER_MAX_QUEUED_ITEMS)', () => {
+      it("counts the items of a caller's unfinished batches apart from other callers', until each finishes", async () => {
+        const first = batchMeta(3, { caller: 'alpha' });
+        const second = batchMeta(2, { caller: 'alpha' });
+        const other = batchMeta(4, { caller: 'beta' });
+        for (const meta of [first, second, other]) {
+          await store.create(meta, emptyObjects(meta.total));
+        }
+        expect(await store.unfinishedItemsOf('alpha')).toBe(5);
+        expect(await store.unfinishedItemsOf('beta')).toBe(4);
+        expect(await store.unfinishedItemsOf('nobody')).toBe(0);
+
+        // Finished: completed (once, however often markFinished is called), or cancelled while
+        // queued. A running batch cancelled is not finished until markFinished.
+        await store.markRunning(first.batchId, now());
+        await store.markFinished(first.batchId, now());
+        await store.markFinished(first.batchId, now());
+        await store.cancel(other.batchId, now());
+        expect(await store.unfinishedItemsOf('alpha')).toBe(2);
+        expect(await store.unfinishedItemsOf('beta')).toBe(0);
+
+        await store.markRunning(second.batchId, now());
+        await store.cancel(second.batchId, now());
+        expect(await store.unfinishedItemsOf('alpha')).toBe(2);
+        await store.markFinished(second.batchId, now());
+        expect(await store.unfinishedItemsOf('alpha')).toBe(0);
       });
     });
 

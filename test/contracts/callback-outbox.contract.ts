@@ -84,7 +84,7 @@ export function describeCallbackOutboxContract(
           id: expect.stringMatching(/^msg_[0-9a-f]{32}$/),
           batchId: meta.batchId,
           url: URL,
-          caller: 'default',
+          caller: meta.caller,
           report: {
             batchId: meta.batchId,
             status: 'completed',
@@ -111,7 +111,7 @@ export function describeCallbackOutboxContract(
       expect((await outbox.claimDue(Date.now(), LEASE_MS, 10, MAX_ATTEMPTS)).claimed).toEqual([]);
     });
 
-    it('signs for the batch’s owner when it has one', async () => {
+    it('names the batch’s owner, whose secret signs', async () => {
       const meta = await ended(1, { caller: 'acme' });
       const { claimed } = await outbox.claimDue(Date.now(), LEASE_MS, 10, MAX_ATTEMPTS);
       expect(claimed.map((d) => [d.batchId, d.caller])).toEqual([[meta.batchId, 'acme']]);

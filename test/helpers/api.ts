@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { authHeader } from './test-app.js';
+import { TEST_API_KEY } from './test-app.js';
 
 export interface Api {
   post(
@@ -25,10 +25,19 @@ export interface Api {
 }
 
 /**
- * A small JSON client for the orchestrator's API: with the test API key by default, without it
- * for a service process started with AUTH_DISABLED=true.
+ * A small JSON client for the orchestrator's API: with the test API key by default (or the `key`
+ * of another caller), without one for a service process started with AUTH_DISABLED=true.
+ * `pollMs`: how often waitForEnd polls (a caller's requests count against CALLER_RATE_LIMIT).
  */
-export function apiFor(baseUrl: string, { auth = true }: { auth?: boolean } = {}): Api {
+export function apiFor(
+  baseUrl: string,
+  {
+    auth = true,
+    key = TEST_API_KEY,
+    pollMs = 20,
+  }: { auth?: boolean; key?: string; pollMs?: number } = {},
+): Api {
+  const authHeader = { authorization: `Bearer ${key}` };
   const call = async (
     method: string,
     path: string,
@@ -67,7 +76,7 @@ export function apiFor(baseUrl: string, { auth = true }: { auth?: boolean } = {}
             `batch ${batchId} did not end in ${timeoutMs} ms: ${status} ${JSON.stringify(body?.summary ?? body)}`,
           );
         }
-        await sleep(20);
+        await sleep(pollMs);
       }
     },
   };

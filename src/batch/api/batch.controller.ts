@@ -9,12 +9,14 @@ import {
   Post,
   Query,
   Res,
+  UseGuards,
 } from '@nestjs/common';
 import {
   ApiAcceptedResponse,
   ApiBearerAuth,
   ApiBody,
   ApiConflictResponse,
+  ApiForbiddenResponse,
   ApiHeader,
   ApiNotFoundResponse,
   ApiOkResponse,
@@ -29,6 +31,9 @@ import {
   ApiUnprocessableEntityResponse,
 } from '@nestjs/swagger';
 import type { Response } from 'express';
+import { CallerRateLimit } from '../../callers/caller-rate-limit.guard.js';
+import { CurrentCaller } from '../../callers/request-caller.js';
+import type { Caller } from '../../lib/caller.js';
 import { ValidationFailedError } from '../../lib/domain-error.js';
 import type { TraceContext } from '../../lib/trace-context.js';
 import { RequestTrace } from '../../http/request-trace.decorator.js';
@@ -68,12 +73,18 @@ function setPollHint(response: Response, view: BatchView): void {
 @ApiTags('batches')
 @ApiBearerAuth()
 @ApiUnauthorizedResponse({ type: ProblemDto, description: 'Missing or wrong API key.' })
+@ApiTooManyRequestsResponse({
+  type: ProblemDto,
+  description:
+    'CALLER_RATE_LIMIT, CALLER_MAX_QUEUED_ITEMS or the service intake passed; see Retry-After.',
+})
 @ApiResponse({
   status: 400,
   type: ProblemDto,
   description: 'Malformed request; `errors` names the fields.',
 })
 @Controller('batch')
+@UseGuards(CallerRateLimit)
 export class BatchController {
   constructor(
     private readonly batches: BatchService,
@@ -108,10 +119,6 @@ export class BatchController {
     type: ProblemDto,
     description: 'Idempotency-Key reused with another body.',
   })
-  @ApiTooManyRequestsResponse({
-    type: ProblemDto,
-    description: 'Intake saturated; see Retry-After.',
-  })
   @ApiServiceUnavailableResponse({
     type: ProblemDto,
     description: 'Not ready (store unreachable).',
@@ -120,6 +127,7 @@ export class BatchController {
     @Body() body: unknown,
     @Headers('idempotency-key') idempotencyKey: string | undefined,
     @RequestTrace() trace: TraceContext,
+    @CurrentCaller() caller: Caller,
     @Res({ passthrough: true }) response: Response,
   ): Promise<BatchAcceptedDto> {
     if (
@@ -131,7 +139,13 @@ export class BatchController {
       ]);
     }
     const parsed = parseExecuteBatch(body, this.config);
-    const { meta, created } = await this.batches.submit(parsed, body, trace, idempotencyKey);
+    const { meta, created } = await this.batches.submit(
+      parsed,
+      body,
+      trace,
+      caller,
+      idempotencyKey,
+    );
     response.status(created ? 202 : 200).setHeader('Location', statusUrlOf(meta.batchId));
     return acceptedBody(meta);
   }
@@ -143,14 +157,19 @@ export class BatchController {
     type: BatchStatusDto,
     description: 'While the batch runs, `Retry-After` hints when to poll again.',
   })
-  @ApiNotFoundResponse({ type: ProblemDto, description: 'Unknown batch (or past its retention).' })
+  @ApiNotFoundResponse({
+    type: ProblemDto,
+    description: "Unknown batch, past its retention, or another caller's.",
+  })
   async status(
     @Param('batch_id') batchId: string,
     @Query() query: StatusQueryDto,
+    @CurrentCaller() caller: Caller,
     @Res({ passthrough: true }) response: Response,
   ): Promise<BatchStatusDto> {
     const view = await this.batches.status(
       requireBatchId(batchId),
+      caller,
       query.offset ?? 0,
       query.limit ?? 50,
       query.status,
@@ -166,13 +185,17 @@ export class BatchController {
   })
   @ApiParam({ name: 'batch_id', example: '6f1c2d4e-8a9b-4c3d-9e8f-0a1b2c3d4e5f' })
   @ApiOkResponse({ type: BatchStatusDto })
-  @ApiNotFoundResponse({ type: ProblemDto })
+  @ApiNotFoundResponse({
+    type: ProblemDto,
+    description: "Unknown batch, past its retention, or another caller's.",
+  })
   @ApiConflictResponse({ type: ProblemDto, description: 'The batch has already finished.' })
   async cancel(
     @Param('batch_id') batchId: string,
+    @CurrentCaller() caller: Caller,
     @Res({ passthrough: true }) response: Response,
   ): Promise<BatchStatusDto> {
-    const view = await this.batches.cancel(requireBatchId(batchId));
+    const view = await this.batches.cancel(requireBatchId(batchId), caller);
     setPollHint(response, view);
     return statusBody(view);
   }
@@ -189,10 +212,11 @@ export class BatchController {
   async retune(
     @Param('batch_id') batchId: string,
     @Body() body: unknown,
+    @CurrentCaller() caller: Caller,
     @Res({ passthrough: true }) response: Response,
   ): Promise<BatchStatusDto> {
     const id = requireBatchId(batchId);
-    const view = await this.batches.retune(id, parseRetune(body, this.config));
+    const view = await this.batches.retune(id, parseRetune(body, this.config), caller);
     setPollHint(response, view);
     return statusBody(view);
   }
@@ -217,20 +241,32 @@ export class BatchController {
   async redrive(
     @Param('batch_id') batchId: string,
     @Body() body: unknown,
+    @CurrentCaller() caller: Caller,
     @Res({ passthrough: true }) response: Response,
   ): Promise<BatchStatusDto> {
     const id = requireBatchId(batchId);
-    const view = await this.batches.redrive(id, parseRedrive(body));
+    const view = await this.batches.redrive(id, parseRedrive(body), caller);
     response.setHeader('Location', statusUrlOf(id));
     setPollHint(response, view);
     return statusBody(view);
   }
 
   @Get()
-  @ApiOperation({ summary: 'Recent batches, newest first.' })
+  @ApiOperation({
+    summary: "The caller's recent batches, newest first (every caller's for ADMIN_CALLERS).",
+  })
   @ApiOkResponse({ type: BatchListDto })
-  async list(@Query() query: ListQueryDto): Promise<BatchListDto> {
-    const { batches, nextCursor } = await this.batches.list(query.limit ?? 20, query.cursor);
+  @ApiForbiddenResponse({
+    type: ProblemDto,
+    description: '`caller` given by a caller not in ADMIN_CALLERS.',
+  })
+  async list(@Query() query: ListQueryDto, @CurrentCaller() caller: Caller): Promise<BatchListDto> {
+    const { batches, nextCursor } = await this.batches.list(
+      caller,
+      query.limit ?? 20,
+      query.cursor,
+      query.caller,
+    );
     return { batches: batches.map(listEntryBody), next_cursor: nextCursor };
   }
 }

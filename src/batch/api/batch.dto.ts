@@ -23,6 +23,7 @@ import {
   type ItemStatus,
   type RedrivableStatus,
 } from '../core/batch.types.js';
+import { CALLER_NAME } from '../../config/api-keys.js';
 
 const BATCH_STATUSES = ['queued', 'running', 'completed', 'cancelled', 'failed'];
 
@@ -199,6 +200,15 @@ export class ListQueryDto {
   @IsString()
   @MaxLength(200)
   cursor?: string;
+
+  @ApiPropertyOptional({
+    description: 'ADMIN_CALLERS only: the batches of this caller (others get 403).',
+    example: 'team-billing',
+  })
+  @IsOptional()
+  @IsString()
+  @Matches(CALLER_NAME, { message: `must be a caller name (${CALLER_NAME.source})` })
+  caller?: string;
 }
 
 // ---- responses (documentation only) ----
@@ -307,6 +317,8 @@ export class BatchStatusDto {
     description: 'Why the batch ended `failed`.',
   })
   failure_reason: string | null;
+  @ApiProperty({ example: 'team-billing', description: 'The caller that submitted the batch.' })
+  caller: string;
   @ApiProperty({ example: '4bf92f3577b34da6a3ce929d0e0e4736' }) trace_id: string;
   @ApiProperty({ example: '2026-11-24T10:00:00.000Z' }) created_at: string;
   @ApiProperty({ nullable: true, type: String }) started_at: string | null;
@@ -329,6 +341,7 @@ export class BatchStatusDto {
 export class BatchListEntryDto {
   @ApiProperty() batch_id: string;
   @ApiProperty() action_id: string;
+  @ApiProperty({ example: 'team-billing' }) caller: string;
   @ApiProperty({ enum: BATCH_STATUSES }) status: string;
   @ApiProperty() created_at: string;
   @ApiProperty({ type: SummaryDto }) summary: SummaryDto;

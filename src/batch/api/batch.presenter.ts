@@ -45,6 +45,7 @@ export function statusBody(view: BatchView) {
     action_id: meta.actionId,
     status: meta.status,
     failure_reason: meta.failureReason ?? null,
+    caller: meta.caller,
     trace_id: meta.traceId,
     created_at: meta.createdAt,
     started_at: meta.startedAt,
@@ -73,6 +74,7 @@ export function listEntryBody(entry: BatchListEntry) {
   return {
     batch_id: entry.batchId,
     action_id: entry.actionId,
+    caller: entry.caller,
     status: entry.status,
     created_at: entry.createdAt,
     summary: entry.summary,

@@ -1,6 +1,7 @@
 import { plainToInstance } from 'class-transformer';
 import { validateSync } from 'class-validator';
 import { ValidationFailedError, type FieldError } from '../../lib/domain-error.js';
+import { MAX_PAYLOAD_DEPTH, tooDeep } from '../../lib/json-depth.js';
 import { flattenValidationErrors } from '../../http/validation.js';
 import type { AppConfig } from '../../config/app-config.js';
 import { CallbackHostPolicy } from '../../callback/core/address-policy.js';
@@ -8,44 +9,52 @@ import type { ParsedBatch } from '../core/batch.types.js';
 import { ExecuteBatchDto } from './batch.dto.js';
 
 const MAX_REPORTED_ITEM_ERRORS = 10;
-/**
- * Deepest nesting of objects and arrays in a payload (the payload itself is level 1). JSON.parse
- * takes any depth, but serialising and hashing a payload thousands of levels deep would overflow
- * the stack: such a payload is refused here rather than failing later.
- */
-export const MAX_PAYLOAD_DEPTH = 100;
+const MAX_REPORTED_UNKNOWN_FIELDS = 10;
+const MAX_FIELD_NAME_SHOWN = 64;
 
-/** Whether `root` holds objects or arrays nested more than `limit` levels (iterative: any depth). */
-function nestedDeeperThan(root: object, limit: number): boolean {
-  const pending: object[] = [root];
-  const depths: number[] = [1];
-  while (pending.length > 0) {
-    const value = pending.pop() as object;
-    const depth = depths.pop() as number;
-    for (const key in value) {
-      const child = (value as Record<string, unknown>)[key];
-      if (typeof child !== 'object' || child === null) continue;
-      if (depth + 1 > limit) return true;
-      pending.push(child);
-      depths.push(depth + 1);
-    }
-  }
-  return false;
+export { MAX_PAYLOAD_DEPTH };
+
+/** The body's fields; any other is refused. `payloads` is checked apart from the rest. */
+const SCALAR_FIELDS = [
+  'action_id',
+  'chunk_size',
+  'max_workers',
+  'timeout_ms',
+  'cache_ttl_seconds',
+  'callback_url',
+  'tolerated_failure_percent',
+  'tolerated_failure_count',
+] as const;
+const KNOWN_FIELDS: ReadonlySet<string> = new Set([...SCALAR_FIELDS, 'payloads']);
+
+function shownName(field: string): string {
+  return field.length > MAX_FIELD_NAME_SHOWN ? `${field.slice(0, MAX_FIELD_NAME_SHOWN)}…` : field;
 }
 
 /**
- * Validates a `POST /batch/execute` body. The scalar fields go through class-validator; the
+ * Validates a `POST /batch/execute` body. Unknown fields are refused by name before anything is
+ * transformed, so only the known scalar fields reach class-transformer and class-validator; the
  * payloads are checked in one plain loop, so 100,000 items are not copied by class-transformer.
  */
 export function parseExecuteBatch(body: unknown, config: AppConfig): ParsedBatch {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw new ValidationFailedError([{ field: 'body', message: 'must be a JSON object' }]);
   }
-  const { payloads, ...scalars } = body as Record<string, unknown>;
+  const record = body as Record<string, unknown>;
+  const errors: FieldError[] = Object.keys(record)
+    .filter((field) => !KNOWN_FIELDS.has(field))
+    .slice(0, MAX_REPORTED_UNKNOWN_FIELDS)
+    .map((field) => ({
+      field: shownName(field),
+      message: `property ${shownName(field)} should not exist`,
+    }));
+  const scalars: Record<string, unknown> = {};
+  for (const field of SCALAR_FIELDS) {
+    if (Object.hasOwn(record, field)) scalars[field] = record[field];
+  }
+  const payloads = Object.hasOwn(record, 'payloads') ? record.payloads : undefined;
   const dto = plainToInstance(ExecuteBatchDto, { ...scalars, payloads: [] });
-  const errors: FieldError[] = flattenValidationErrors(
-    validateSync(dto, { whitelist: true, forbidNonWhitelisted: true }),
-  );
+  errors.push(...flattenValidationErrors(validateSync(dto, { forbidUnknownValues: false })));
 
   const { maxItems, maxWorkersPerBatch } = config.batch;
   if (!Array.isArray(payloads)) {
@@ -67,7 +76,7 @@ export function parseExecuteBatch(body: unknown, config: AppConfig): ParsedBatch
       if (typeof item !== 'object' || item === null || Array.isArray(item)) {
         errors.push({ field: `payloads[${index}]`, message: 'must be a JSON object' });
         reported += 1;
-      } else if (nestedDeeperThan(item, MAX_PAYLOAD_DEPTH)) {
+      } else if (tooDeep(item, MAX_PAYLOAD_DEPTH) !== undefined) {
         errors.push({
           field: `payloads[${index}]`,
           message: `must not nest objects or arrays more than ${MAX_PAYLOAD_DEPTH} levels deep`,

@@ -2,9 +2,6 @@ import { randomUUID } from 'node:crypto';
 import { newDeliveryId, type CallbackReport } from '../../callback/core/callback.types.js';
 import type { BatchMeta, BatchSummary } from './batch.types.js';
 
-/** The caller whose secret signs a batch's callback: its owner, `default` if it has none. */
-export const DEFAULT_CALLER = 'default';
-
 /** A callback delivery as a batch store writes it when the batch ends. */
 export interface NewDelivery {
   id: string;
@@ -25,7 +22,7 @@ export function deliveryAtEnd(meta: BatchMeta, summary: BatchSummary): NewDelive
     id: newDeliveryId(randomUUID()),
     batchId: meta.batchId,
     url,
-    caller: meta.caller ?? DEFAULT_CALLER,
+    caller: meta.caller,
     report: {
       batchId: meta.batchId,
       status: meta.status,

@@ -73,6 +73,7 @@ async function createBatch(
   const meta: BatchMeta = {
     batchId: `batch-${++seq}`,
     actionId: 'act',
+    caller: 'team-a',
     status: 'queued',
     traceId: 'a'.repeat(32),
     traceFlags: '01',

@@ -52,10 +52,10 @@ export const STEERING_POLL_MS = 250;
 
 /**
  * Runs one batch to its end: loads it chunk by chunk, keeps at most `max_workers` items in flight
- * (each through the process-wide concurrency gate), records every outcome, then finishes the batch
- * (which stores its callback in the outbox). Items already recorded (a run resumed on another
- * replica) are skipped. Once more items have failed than the batch tolerates, it stops scheduling
- * and ends `failed`.
+ * (each through the process-wide concurrency gate, which shares its slots fairly between callers
+ * and their batches), records every outcome, then finishes the batch (which stores its callback
+ * in the outbox). Items already recorded (a run resumed on another replica) are skipped. Once more
+ * items have failed than the batch tolerates, it stops scheduling and ends `failed`.
  */
 @Injectable()
 export class BatchRunner {
@@ -203,6 +203,7 @@ export class BatchRunner {
 
     // One worker per item in flight: a worker beyond `max_workers` (lowered by a PATCH) leaves
     // after its call, and a raised `max_workers` starts more workers at once.
+    const claim = { caller: meta.caller, batchId };
     let workers = 0;
     const working = new Set<Promise<void>>();
     const worker = async (): Promise<void> => {
@@ -211,7 +212,7 @@ export class BatchRunner {
           if (workers > state.maxWorkers) return;
           const item = await take();
           if (!item || stopped()) return;
-          await this.gate.run(() =>
+          await this.gate.run(claim, () =>
             stopped() ? Promise.resolve() : this.runItem(meta, item, state),
           );
         }
@@ -268,7 +269,7 @@ export class BatchRunner {
       outcome = failureOutcome(error);
       if (outcome.errorCode === 'INTERNAL') {
         this.logger.error(
-          { err: error, batch_id: meta.batchId, index: item.index },
+          { err: error, batch_id: meta.batchId, caller: meta.caller, index: item.index },
           'Item failed unexpectedly',
         );
       }

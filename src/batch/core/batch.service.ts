@@ -1,5 +1,6 @@
 import { Injectable, Optional } from '@nestjs/common';
 import { createHash, randomUUID } from 'node:crypto';
+import type { Caller } from '../../lib/caller.js';
 import { canonicalJson } from '../../lib/canonical-json.js';
 import { DomainError } from '../../lib/domain-error.js';
 import type { TraceContext } from '../../lib/trace-context.js';
@@ -41,7 +42,19 @@ export interface BatchView {
 
 const SATURATED_RETRY_AFTER_SECONDS = 5;
 
-/** Accepts, reads, steers (cancel, retune, redrive) and lists batches; the controller maps HTTP onto it. */
+/**
+ * Idempotency keys are the caller's own: the same key from two callers names two batches. A caller
+ * name has no `:`, so the first one separates it from the key unambiguously.
+ */
+function scopedIdempotencyKey(caller: Caller, key: string): string {
+  return `${caller.name}:${key}`;
+}
+
+/**
+ * Accepts, reads, cancels and lists batches on behalf of a caller; the controller maps HTTP onto
+ * it. A caller sees and acts on its own batches only (ADMIN_CALLERS on every batch): another
+ * caller's batch is answered exactly as an unknown one, so ids cannot be probed.
+ */
 @Injectable()
 export class BatchService {
   constructor(
@@ -59,6 +72,7 @@ export class BatchService {
     parsed: ParsedBatch,
     body: unknown,
     trace: TraceContext,
+    caller: Caller,
     idempotencyKey?: string,
   ): Promise<SubmitResult> {
     this.queue.assertAccepting();
@@ -66,7 +80,10 @@ export class BatchService {
 
     if (idempotencyKey !== undefined) {
       const bodyHash = createHash('sha256').update(canonicalJson(body)).digest('hex');
-      const earlier = await this.store.claimIdempotencyKey(idempotencyKey, { batchId, bodyHash });
+      const earlier = await this.store.claimIdempotencyKey(
+        scopedIdempotencyKey(caller, idempotencyKey),
+        { batchId, bodyHash },
+      );
       if (earlier) {
         if (earlier.bodyHash !== bodyHash) {
           throw new DomainError(
@@ -79,8 +96,20 @@ export class BatchService {
       }
     }
 
-    const queued = await this.queue.queuedItems();
-    if (queued + parsed.payloads.length > this.config.batch.maxQueuedItems) {
+    const items = parsed.payloads.length;
+    const [queued, callerQueued] = await Promise.all([
+      this.queue.queuedItems(),
+      this.store.unfinishedItemsOf(caller.name),
+    ]);
+    const callerLimit = this.config.callers.maxQueuedItems;
+    if (callerQueued + items > callerLimit) {
+      throw new DomainError(
+        'CALLER_QUEUE_FULL',
+        `This caller's unfinished batches hold ${callerQueued} items; ${items} more would pass CALLER_MAX_QUEUED_ITEMS (${callerLimit}). Retry once some have finished.`,
+        { retryAfterSeconds: SATURATED_RETRY_AFTER_SECONDS },
+      );
+    }
+    if (queued + items > this.config.batch.maxQueuedItems) {
       throw new DomainError('INTAKE_SATURATED', 'The service is saturated; retry later.', {
         retryAfterSeconds: SATURATED_RETRY_AFTER_SECONDS,
       });
@@ -89,6 +118,7 @@ export class BatchService {
     const meta: BatchMeta = {
       batchId,
       actionId: parsed.actionId,
+      caller: caller.name,
       status: 'queued',
       traceId: trace.traceId,
       ...(trace.parentSpanId ? { parentSpanId: trace.parentSpanId } : {}),
@@ -108,11 +138,12 @@ export class BatchService {
 
   async status(
     batchId: string,
+    caller: Caller,
     offset: number,
     limit: number,
     status?: ItemStatus,
   ): Promise<BatchView> {
-    const meta = await this.requireMeta(batchId);
+    const meta = await this.requireOwned(batchId, caller);
     const hasCallback = meta.options.callbackUrl !== undefined;
     const [summary, latency, page, callback] = await Promise.all([
       this.store.summary(batchId),
@@ -131,8 +162,8 @@ export class BatchService {
     };
   }
 
-  async cancel(batchId: string): Promise<BatchView> {
-    const meta = await this.requireMeta(batchId);
+  async cancel(batchId: string, caller: Caller): Promise<BatchView> {
+    const meta = await this.requireOwned(batchId, caller);
     const cancelled = await this.store.cancel(batchId, new Date().toISOString());
     if (!cancelled) {
       throw new DomainError(
@@ -143,12 +174,12 @@ export class BatchService {
     this.runner.stop(batchId);
     // A batch cancelled while queued ended here, its callback stored with the end: send it now.
     if (cancelled.finishedAt !== null && cancelled.options.callbackUrl) this.callbacks.wake();
-    return this.status(batchId, 0, 50);
+    return this.status(batchId, caller, 0, 50);
   }
 
   /** A new `max_workers` for an unfinished batch; the replica running it applies it within 1 s. */
-  async retune(batchId: string, maxWorkers: number): Promise<BatchView> {
-    const meta = await this.requireMeta(batchId);
+  async retune(batchId: string, maxWorkers: number, caller: Caller): Promise<BatchView> {
+    const meta = await this.requireOwned(batchId, caller);
     const retuned = await this.store.retune(batchId, maxWorkers);
     if (!retuned) {
       throw new DomainError(
@@ -158,15 +189,20 @@ export class BatchService {
       );
     }
     this.runner.retune(batchId, maxWorkers);
-    return this.status(batchId, 0, 50);
+    return this.status(batchId, caller, 0, 50);
   }
 
   /**
    * Runs the items of a finished batch with one of `statuses` again, under the same batch id (and
    * so the same X-Request-Ids).
    */
-  async redrive(batchId: string, statuses: readonly RedrivableStatus[]): Promise<BatchView> {
+  async redrive(
+    batchId: string,
+    statuses: readonly RedrivableStatus[],
+    caller: Caller,
+  ): Promise<BatchView> {
     this.queue.assertAccepting();
+    await this.requireOwned(batchId, caller);
     const result = await this.store.redrive(batchId, statuses);
     if ('refused' in result) {
       switch (result.refused) {
@@ -188,19 +224,35 @@ export class BatchService {
     }
     this.telemetry.redriven(result.meta, result.redriven);
     await this.queue.enqueue(result.meta);
-    return this.status(batchId, 0, 50);
+    return this.status(batchId, caller, 0, 50);
   }
 
+  /**
+   * The caller's recent batches; an admin's are every caller's, or `ofCaller`'s. `ofCaller` from a
+   * caller that is not an admin is refused (403), not silently ignored.
+   */
   list(
+    caller: Caller,
     limit: number,
     cursor?: string,
+    ofCaller?: string,
   ): Promise<{ batches: BatchListEntry[]; nextCursor: string | null }> {
-    return this.store.list(limit, cursor);
+    if (ofCaller !== undefined && !caller.admin) {
+      throw new DomainError(
+        'FORBIDDEN',
+        'Only ADMIN_CALLERS may list the batches of another caller (query parameter caller).',
+      );
+    }
+    return this.store.list(limit, cursor, caller.admin ? ofCaller : caller.name);
   }
 
-  private async requireMeta(batchId: string): Promise<BatchMeta> {
+  /**
+   * The batch's meta if `caller` may see it, else BATCH_NOT_FOUND worded exactly as for an
+   * unknown id. Every route that takes a batch id goes through here.
+   */
+  async requireOwned(batchId: string, caller: Caller): Promise<BatchMeta> {
     const meta = await this.store.getMeta(batchId);
-    if (!meta) throw notFound(batchId);
+    if (!meta || (meta.caller !== caller.name && !caller.admin)) throw notFound(batchId);
     return meta;
   }
 }

@@ -30,7 +30,10 @@ export abstract class BatchStore {
   /** Stores a new batch and its payloads (status `queued`). */
   abstract create(meta: BatchMeta, payloads: unknown[]): Promise<void>;
 
-  /** Claims an idempotency key for a batch; returns the earlier claim if the key was taken. */
+  /**
+   * Claims an idempotency key for a batch; returns the earlier claim if the key was taken. The
+   * service scopes keys by caller (`<caller>:<key>`), so two callers never share one.
+   */
   abstract claimIdempotencyKey(
     key: string,
     record: IdempotencyRecord,
@@ -100,11 +103,15 @@ export abstract class BatchStore {
     status?: ItemStatus,
   ): Promise<ItemPage>;
 
-  /** Recent batches, newest first. */
+  /** Recent batches, newest first: of one caller, or of every caller when `caller` is undefined. */
   abstract list(
     limit: number,
     cursor?: string,
+    caller?: string,
   ): Promise<{ batches: BatchListEntry[]; nextCursor: string | null }>;
+
+  /** Items of the caller's batches accepted and not finished (CALLER_MAX_QUEUED_ITEMS), over all replicas. */
+  abstract unfinishedItemsOf(caller: string): Promise<number>;
 
   /** Throws if the store cannot be reached. */
   abstract ping(): Promise<void>;

@@ -50,6 +50,8 @@ export interface BatchOptions {
 export interface BatchMeta {
   batchId: string;
   actionId: string;
+  /** The caller that submitted it: only it (and ADMIN_CALLERS) may see or act on the batch. */
+  caller: string;
   status: BatchStatus;
   traceId: string;
   /** The caller's span (from `traceparent`), so the run joins the caller's trace. */
@@ -58,11 +60,6 @@ export interface BatchMeta {
   /** The caller's W3C `tracestate`, forwarded unchanged on the batch's CXone calls. */
   traceState?: string;
   options: BatchOptions;
-  /**
-   * The caller that submitted the batch (its owner), whose callback secret signs its callback;
-   * a batch without one belongs to `default`.
-   */
-  caller?: string;
   total: number;
   createdAt: string;
   startedAt: string | null;
@@ -94,6 +91,7 @@ export interface ItemPage {
 export interface BatchListEntry {
   batchId: string;
   actionId: string;
+  caller: string;
   status: BatchStatus;
   createdAt: string;
   summary: BatchSummary;

@@ -28,7 +28,10 @@ export class InMemoryBatchQueue extends BatchQueue {
     this.items += meta.total;
     const done = this.startRun(meta.batchId)
       .catch((error: unknown) =>
-        this.logger.error({ err: error, batch_id: meta.batchId }, 'Batch run failed'),
+        this.logger.error(
+          { err: error, batch_id: meta.batchId, caller: meta.caller },
+          'Batch run failed',
+        ),
       )
       .finally(() => {
         this.items -= meta.total;

@@ -16,6 +16,7 @@ function meta(batchId: string, total: number): BatchMeta {
   return {
     batchId,
     actionId: 'act',
+    caller: 'team-a',
     status: 'queued',
     traceId: 'b'.repeat(32),
     traceFlags: '01',

@@ -75,6 +75,8 @@ function cancelPending(batch: MemoryBatch): void {
 export class InMemoryBatchStore extends BatchStore implements OnModuleDestroy {
   private readonly batches = new Map<string, MemoryBatch>();
   private readonly idempotency = new Map<string, IdempotencyClaim>();
+  /** Items of unfinished batches, by caller. */
+  private readonly unfinishedItems = new Map<string, number>();
   private nextSeq = 1;
   private readonly sweeper: NodeJS.Timeout;
 
@@ -114,6 +116,7 @@ export class InMemoryBatchStore extends BatchStore implements OnModuleDestroy {
   }
 
   async create(meta: BatchMeta, payloads: unknown[]): Promise<void> {
+    this.countUnfinished(meta.caller, payloads.length);
     this.batches.set(meta.batchId, {
       seq: this.nextSeq++,
       meta: { ...meta },
@@ -184,6 +187,7 @@ export class InMemoryBatchStore extends BatchStore implements OnModuleDestroy {
       batch.meta.status = 'completed';
     if (batch.meta.finishedAt === null) {
       batch.meta.finishedAt = finishedAt;
+      this.countUnfinished(batch.meta.caller, -batch.meta.total);
       this.writeCallback(batch);
     }
     return { ...batch.meta };
@@ -198,6 +202,7 @@ export class InMemoryBatchStore extends BatchStore implements OnModuleDestroy {
     // A batch that never started has nothing in flight: it is finished at once.
     if (wasQueued) {
       batch.meta.finishedAt = at;
+      this.countUnfinished(batch.meta.caller, -batch.meta.total);
       this.writeCallback(batch);
     }
     return { ...batch.meta };
@@ -214,6 +219,7 @@ export class InMemoryBatchStore extends BatchStore implements OnModuleDestroy {
     batch.meta.failureReason = reason;
     cancelPending(batch);
     batch.meta.finishedAt = at;
+    this.countUnfinished(batch.meta.caller, -batch.meta.total);
     this.writeCallback(batch);
     return { ...batch.meta };
   }
@@ -251,6 +257,7 @@ export class InMemoryBatchStore extends BatchStore implements OnModuleDestroy {
       finishedAt: null,
       redriveCount: (meta.redriveCount ?? 0) + 1,
     };
+    this.countUnfinished(meta.caller, meta.total);
     return { redriven, meta: { ...batch.meta } };
   }
 
@@ -304,9 +311,14 @@ export class InMemoryBatchStore extends BatchStore implements OnModuleDestroy {
     return { items, total };
   }
 
+  async unfinishedItemsOf(caller: string): Promise<number> {
+    return this.unfinishedItems.get(caller) ?? 0;
+  }
+
   async list(
     limit: number,
     cursor?: string,
+    caller?: string,
   ): Promise<{ batches: BatchListEntry[]; nextCursor: string | null }> {
     let before = Number.POSITIVE_INFINITY;
     if (cursor !== undefined) {
@@ -315,12 +327,15 @@ export class InMemoryBatchStore extends BatchStore implements OnModuleDestroy {
       before = Number(decoded);
     }
     const candidates = [...this.batches.values()]
-      .filter((batch) => batch.seq < before)
+      .filter(
+        (batch) => batch.seq < before && (caller === undefined || batch.meta.caller === caller),
+      )
       .sort((a, b) => b.seq - a.seq);
     const page = candidates.slice(0, limit);
     const batches = page.map((batch) => ({
       batchId: batch.meta.batchId,
       actionId: batch.meta.actionId,
+      caller: batch.meta.caller,
       status: batch.meta.status,
       createdAt: batch.meta.createdAt,
       summary: { ...batch.summary },
@@ -334,6 +349,12 @@ export class InMemoryBatchStore extends BatchStore implements OnModuleDestroy {
   }
 
   async ping(): Promise<void> {}
+
+  private countUnfinished(caller: string, items: number): void {
+    const count = (this.unfinishedItems.get(caller) ?? 0) + items;
+    if (count > 0) this.unfinishedItems.set(caller, count);
+    else this.unfinishedItems.delete(caller);
+  }
 
   private require(batchId: string): MemoryBatch {
     const batch = this.batches.get(batchId);

@@ -8,9 +8,10 @@ import { ITEM_STATUSES, type ItemStatus } from '../core/batch.types.js';
  * | key                                   | type   | holds                                              |
  * | ------------------------------------- | ------ | -------------------------------------------------- |
  * | `batch:{id}:meta`                     | hash   | `doc` (immutable meta JSON), status, timestamps,   |
- * |                                       |        | summary counters, `latencyMax`, `owner`, and once  |
- * |                                       |        | set `maxWorkers` (PATCH), `failureReason`,         |
- * |                                       |        | `redriveCount`                                     |
+ * |                                       |        | summary counters, `latencyMax`, `owner` (the       |
+ * |                                       |        | replica running it), `caller` (who submitted it),  |
+ * |                                       |        | and once set `maxWorkers` (PATCH),                 |
+ * |                                       |        | `failureReason`, `redriveCount`                    |
  * | `batch:{id}:payloads`                 | hash   | chunk number → JSON array of that chunk's payloads |
  * | `batch:{id}:ids`                      | hash   | index → item id (only payloads with an `id`)       |
  * | `batch:{id}:outcomes`                 | hash   | index → outcome JSON                               |
@@ -20,8 +21,11 @@ import { ITEM_STATUSES, type ItemStatus } from '../core/batch.types.js';
  * | `batch:{id}:callback`                 | hash   | its callback delivery, written when it ends        |
  * | `idempotency:<sha256 of the key>`     | string | `{batchId, bodyHash}`                              |
  * | `batches`                             | zset   | batch id by creation time (the list, newest first) |
- * | `unfinished`                          | zset   | batch id by creation time, until it finishes       |
+ * | `batches:caller:<caller>`             | zset   | the same, of one caller's batches                  |
+ * | `unfinished`                          | zset   | `<id>:<total>:<caller>` by creation time, until    |
+ * |                                       |        | the batch finishes                                 |
  * | `queued-items`                        | string | items of unfinished batches (the intake limit)     |
+ * | `queued-items-by-caller`              | hash   | caller → items of its unfinished batches           |
  * | `callbacks:due`                       | zset   | batch id of a pending delivery by when it is due   |
  * |                                       |        | (next attempt, or the end of an attempt's claim)   |
  * | `callbacks:pending`                   | zset   | batch id of a pending delivery by when it was      |
@@ -32,6 +36,7 @@ export class RedisBatchKeys {
   readonly batches: string;
   readonly unfinished: string;
   readonly queuedItems: string;
+  readonly queuedItemsByCaller: string;
   readonly cancelChannel: string;
   readonly callbacksDue: string;
   readonly callbacksPending: string;
@@ -42,6 +47,7 @@ export class RedisBatchKeys {
     this.batches = `${prefix}batches`;
     this.unfinished = `${prefix}unfinished`;
     this.queuedItems = `${prefix}queued-items`;
+    this.queuedItemsByCaller = `${prefix}queued-items-by-caller`;
     this.cancelChannel = `${prefix}events:cancel`;
   }
 
@@ -69,6 +75,11 @@ export class RedisBatchKeys {
         ...ITEM_STATUSES.map((s) => status[s]),
       ],
     };
+  }
+
+  /** The list of one caller's batches. */
+  batchesOf(caller: string): string {
+    return `${this.prefix}batches:caller:${caller}`;
   }
 
   idempotency(key: string): string {

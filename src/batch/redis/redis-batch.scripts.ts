@@ -4,15 +4,16 @@
  *
  *   1 meta, 2 payloads, 3 ids, 4 outcomes, 5 latency, 6 idempotency ref,
  *   7..11 status sets success, failed, degraded, cancelled, pending,
- *   then 12 `unfinished`, 13 `queued-items`,
- *   and the callback outbox: 14 the batch's callback, 15 `callbacks:due`, 16 `callbacks:pending`.
+ *   then 12 `unfinished`, 13 `queued-items`, 14 `queued-items-by-caller`,
+ *   and the callback outbox: 15 the batch's callback, 16 `callbacks:due`, 17 `callbacks:pending`.
  */
 
 /**
- * Stamps finishedAt, starts the retention clock on every key, releases the intake count and, for
- * a batch with a callback_url, writes its callback delivery (replacing an earlier end's): the
- * batch's final status and counts, due at once. The meta's `doc` is the JSON of the meta's
- * unchanging part (callbackUrl in its options, and the owner as `caller` when it has one).
+ * Stamps finishedAt, starts the retention clock on every key and releases the intake counts, the
+ * service's and the caller's. A batch stored before batches had callers has no `caller` field and
+ * its `unfinished` member no caller part. For a batch with a callback_url, writes its callback
+ * delivery (replacing an earlier end's): the batch's final status and counts, due at once. The
+ * meta's `doc` is the JSON of the meta's unchanging part (callbackUrl in its options).
  */
 const FINISH = `
 local function writeCallback(retentionSeconds, batchId, deliveryId, nowMs)
@@ -24,23 +25,30 @@ local function writeCallback(retentionSeconds, batchId, deliveryId, nowMs)
   if type(caller) ~= 'string' then caller = redis.call('HGET', KEYS[1], 'caller') end
   if type(caller) ~= 'string' then caller = 'default' end
   local s = redis.call('HMGET', KEYS[1], 'status', 'total', 'successful', 'failed', 'degraded', 'cancelled', 'pending')
-  redis.call('DEL', KEYS[14])
-  redis.call('HSET', KEYS[14], 'id', deliveryId, 'url', url, 'caller', caller, 'traceId', doc['traceId'],
+  redis.call('DEL', KEYS[15])
+  redis.call('HSET', KEYS[15], 'id', deliveryId, 'url', url, 'caller', caller, 'traceId', doc['traceId'],
     'batchStatus', s[1], 'total', s[2], 'successful', s[3], 'failed', s[4], 'degraded', s[5],
     'cancelled', s[6], 'pending', s[7],
     'status', 'pending', 'attempts', 0, 'lastError', '', 'deliveredAt', '', 'createdAt', nowMs)
-  redis.call('EXPIRE', KEYS[14], retentionSeconds)
-  redis.call('ZADD', KEYS[15], nowMs, batchId)
+  redis.call('EXPIRE', KEYS[15], retentionSeconds)
   redis.call('ZADD', KEYS[16], nowMs, batchId)
+  redis.call('ZADD', KEYS[17], nowMs, batchId)
 end
 
 local function finish(finishedAt, retentionSeconds, batchId, deliveryId, nowMs)
   redis.call('HSET', KEYS[1], 'finishedAt', finishedAt)
   for i = 1, 11 do redis.call('EXPIRE', KEYS[i], retentionSeconds) end
   local total = tonumber(redis.call('HGET', KEYS[1], 'total') or '0')
-  redis.call('ZREM', KEYS[12], batchId .. ':' .. total)
+  local caller = redis.call('HGET', KEYS[1], 'caller')
+  local member = batchId .. ':' .. total
+  if caller then member = member .. ':' .. caller end
+  redis.call('ZREM', KEYS[12], member)
   local queued = tonumber(redis.call('GET', KEYS[13]) or '0')
   redis.call('DECRBY', KEYS[13], math.min(total, math.max(queued, 0)))
+  if caller then
+    local left = tonumber(redis.call('HGET', KEYS[14], caller) or '0') - total
+    if left > 0 then redis.call('HSET', KEYS[14], caller, left) else redis.call('HDEL', KEYS[14], caller) end
+  end
   writeCallback(retentionSeconds, batchId, deliveryId, nowMs)
 end
 `;
@@ -125,7 +133,7 @@ return 1
 `;
 
 /**
- * KEYS: all (16). ARGV: finishedAt, retention seconds, batch id, callback delivery id, now (ms).
+ * KEYS: all (17). ARGV: finishedAt, retention seconds, batch id, callback delivery id, now (ms).
  * Meta fields, or nil if unknown.
  */
 export const MARK_FINISHED = `${FINISH}
@@ -137,7 +145,7 @@ return ${META_FIELDS}
 `;
 
 /**
- * KEYS: all (16). ARGV: at, retention seconds, batch id, cancel channel, callback delivery id,
+ * KEYS: all (17). ARGV: at, retention seconds, batch id, cancel channel, callback delivery id,
  * now (ms).
  * Every pending item becomes cancelled (the pending set is renamed, O(1)); a batch that never
  * started is finished at once. Publishes the id so the replica running it stops scheduling.
@@ -154,7 +162,7 @@ return ${META_FIELDS}
 `;
 
 /**
- * KEYS: all (16). ARGV: at, retention seconds, batch id, failure reason, callback delivery id,
+ * KEYS: all (17). ARGV: at, retention seconds, batch id, failure reason, callback delivery id,
  * now (ms).
  * Ends an unfinished batch `failed`: every pending item cancelled, finished at once (its calls in
  * flight have ended). Meta fields, or nil if the batch is unknown, cancelled or already ended.
@@ -178,7 +186,7 @@ return ${META_FIELDS}
 `;
 
 /**
- * KEYS: all (16). ARGV: unfinished TTL seconds, batch id, creation time (epoch ms), statuses….
+ * KEYS: all (17). ARGV: unfinished TTL seconds, batch id, creation time (epoch ms), statuses….
  * Items in those statuses go back to pending (their outcomes deleted), the batch is queued again
  * and unfinished (TTL, `unfinished` entry and intake count as at creation). The callback of its
  * earlier end is dropped, delivered or not: the next end sends the batch as it will be then.
@@ -212,13 +220,20 @@ redis.call('HDEL', KEYS[1], 'failureReason')
 local ttl = tonumber(ARGV[1])
 for i = 1, 11 do redis.call('EXPIRE', KEYS[i], ttl) end
 local total = tonumber(v[3] or '0')
-redis.call('ZADD', KEYS[12], ARGV[3], ARGV[2] .. ':' .. total)
+local caller = redis.call('HGET', KEYS[1], 'caller')
+local member = ARGV[2] .. ':' .. total
+if caller then
+  member = member .. ':' .. caller
+  redis.call('HINCRBY', KEYS[14], caller, total)
+  redis.call('EXPIRE', KEYS[14], ttl)
+end
+redis.call('ZADD', KEYS[12], ARGV[3], member)
 redis.call('INCRBY', KEYS[13], total)
 redis.call('EXPIRE', KEYS[12], ttl)
 redis.call('EXPIRE', KEYS[13], ttl)
-redis.call('DEL', KEYS[14])
-redis.call('ZREM', KEYS[15], ARGV[2])
+redis.call('DEL', KEYS[15])
 redis.call('ZREM', KEYS[16], ARGV[2])
+redis.call('ZREM', KEYS[17], ARGV[2])
 local result = {'ok', redriven}
 for _, field in ipairs(${META_FIELDS}) do result[#result + 1] = field end
 return result

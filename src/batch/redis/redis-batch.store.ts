@@ -2,6 +2,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { newDeliveryId } from '../../callback/core/callback.types.js';
+import { DEFAULT_CALLER } from '../../config/api-keys.js';
 import { ValidationFailedError } from '../../lib/domain-error.js';
 import { nextSlice } from '../../cxone/transport/turn-budget.js';
 import { AppConfig } from '../../config/app-config.js';
@@ -47,6 +48,12 @@ const READ_SLICE = 4000;
 export interface UnfinishedBatch {
   batchId: string;
   total: number;
+  /** Undefined for a batch stored before batches had callers. */
+  caller?: string;
+}
+
+function unfinishedMember({ batchId, total, caller }: UnfinishedBatch): string {
+  return caller === undefined ? `${batchId}:${total}` : `${batchId}:${total}:${caller}`;
 }
 
 type ScriptReply = (string | number | null | ScriptReply)[];
@@ -118,11 +125,11 @@ export class RedisBatchStore extends BatchStore {
     };
     define('batchRecordOutcome', RECORD_OUTCOME, 6);
     define('batchMarkRunning', MARK_RUNNING, 1);
-    define('batchMarkFinished', MARK_FINISHED, 16);
-    define('batchCancel', CANCEL, 16);
-    define('batchMarkFailed', MARK_FAILED, 16);
+    define('batchMarkFinished', MARK_FINISHED, 17);
+    define('batchCancel', CANCEL, 17);
+    define('batchMarkFailed', MARK_FAILED, 17);
     define('batchRetune', RETUNE, 1);
-    define('batchRedrive', REDRIVE, 16);
+    define('batchRedrive', REDRIVE, 17);
     define('batchPayloads', PAYLOADS, 2);
     define('batchPageByStatus', PAGE_BY_STATUS, 4);
     this.redis = redis as Redis & BatchScripts;
@@ -147,6 +154,7 @@ export class RedisBatchStore extends BatchStore {
     }
     tx.hset(k.meta, {
       doc: JSON.stringify(doc satisfies MetaDoc),
+      caller: meta.caller,
       status,
       startedAt: startedAt ?? '',
       finishedAt: finishedAt ?? '',
@@ -160,10 +168,23 @@ export class RedisBatchStore extends BatchStore {
       latencyMax: 0,
     });
     for (const key of [k.meta, k.payloads, k.ids, k.status.pending]) tx.expire(key, ttl);
+    const callerBatches = this.keys.batchesOf(meta.caller);
     tx.zadd(this.keys.batches, createdAtMs, meta.batchId);
-    tx.zadd(this.keys.unfinished, createdAtMs, `${meta.batchId}:${payloads.length}`);
+    tx.zadd(callerBatches, createdAtMs, meta.batchId);
+    tx.zadd(
+      this.keys.unfinished,
+      createdAtMs,
+      unfinishedMember({ batchId: meta.batchId, total: payloads.length, caller: meta.caller }),
+    );
     tx.incrby(this.keys.queuedItems, payloads.length);
-    for (const key of [this.keys.batches, this.keys.unfinished, this.keys.queuedItems])
+    tx.hincrby(this.keys.queuedItemsByCaller, meta.caller, payloads.length);
+    for (const key of [
+      this.keys.batches,
+      callerBatches,
+      this.keys.unfinished,
+      this.keys.queuedItems,
+      this.keys.queuedItemsByCaller,
+    ])
       tx.expire(key, ttl);
     await this.call(() => tx.exec());
   }
@@ -427,8 +448,10 @@ export class RedisBatchStore extends BatchStore {
   async list(
     limit: number,
     cursor?: string,
+    caller?: string,
   ): Promise<{ batches: BatchListEntry[]; nextCursor: string | null }> {
     const after = cursor !== undefined ? decodeCursor(cursor) : undefined;
+    const listKey = caller === undefined ? this.keys.batches : this.keys.batchesOf(caller);
     const found: { entry: BatchListEntry; score: number }[] = [];
     const expired: string[] = [];
     let offset = 0;
@@ -437,7 +460,7 @@ export class RedisBatchStore extends BatchStore {
       const max = after ? String(after.score) : '+inf';
       const window = await this.call(() =>
         this.redis.zrange(
-          this.keys.batches,
+          listKey,
           max,
           '-inf',
           'BYSCORE',
@@ -470,16 +493,17 @@ export class RedisBatchStore extends BatchStore {
           expired.push(batchId);
           return;
         }
-        const { actionId, createdAt } = JSON.parse(doc) as MetaDoc;
+        const { actionId, createdAt, caller: owner } = JSON.parse(doc) as Partial<MetaDoc>;
         const summary = Object.fromEntries(
           SUMMARY_FIELDS.map((field, j) => [field, Number(counts[j])]),
         );
         found.push({
           entry: {
             batchId,
-            actionId,
+            actionId: actionId as string,
+            caller: owner ?? DEFAULT_CALLER,
             status: status as BatchStatus,
-            createdAt,
+            createdAt: createdAt as string,
             summary: summary as unknown as BatchSummary,
           },
           score,
@@ -489,7 +513,7 @@ export class RedisBatchStore extends BatchStore {
     }
     if (expired.length > 0) {
       // Batches past their retention leave their list entry behind; drop it on the way.
-      await this.call(() => this.redis.zrem(this.keys.batches, ...expired));
+      await this.call(() => this.redis.zrem(listKey, ...expired));
     }
     const page = found.slice(0, limit);
     const last = page.at(-1);
@@ -508,24 +532,35 @@ export class RedisBatchStore extends BatchStore {
     return Math.max(0, Number(value ?? 0));
   }
 
+  async unfinishedItemsOf(caller: string): Promise<number> {
+    const value = await this.call(() => this.redis.hget(this.keys.queuedItemsByCaller, caller));
+    return Math.max(0, Number(value ?? 0));
+  }
+
   /** Unfinished batches created before `before` (epoch ms), oldest first, at most `limit`. */
   async unfinishedBefore(before: number, limit: number): Promise<UnfinishedBatch[]> {
     const members = await this.call(() =>
       this.redis.zrange(this.keys.unfinished, '-inf', String(before), 'BYSCORE', 'LIMIT', 0, limit),
     );
     return members.map((member) => {
-      const at = member.lastIndexOf(':');
-      return { batchId: member.slice(0, at), total: Number(member.slice(at + 1)) };
+      const [batchId, total, caller] = member.split(':');
+      return { batchId, total: Number(total), ...(caller === undefined ? {} : { caller }) };
     });
   }
 
   /** Forgets an unfinished batch that expired before it finished, so the intake count does not leak. */
-  async forgetUnfinished({ batchId, total }: UnfinishedBatch): Promise<void> {
+  async forgetUnfinished(batch: UnfinishedBatch): Promise<void> {
+    const { batchId, total, caller } = batch;
     await this.call(async () => {
-      if ((await this.redis.zrem(this.keys.unfinished, `${batchId}:${total}`)) === 0) return;
+      if ((await this.redis.zrem(this.keys.unfinished, unfinishedMember(batch))) === 0) return;
       const queued = Number((await this.redis.get(this.keys.queuedItems)) ?? 0);
       await this.redis.decrby(this.keys.queuedItems, Math.min(total, Math.max(queued, 0)));
-      this.logger.warn({ batch_id: batchId }, 'Batch expired before it finished');
+      if (caller !== undefined) {
+        const left = Number((await this.redis.hget(this.keys.queuedItemsByCaller, caller)) ?? 0);
+        if (left > total) await this.redis.hincrby(this.keys.queuedItemsByCaller, caller, -total);
+        else await this.redis.hdel(this.keys.queuedItemsByCaller, caller);
+      }
+      this.logger.warn({ batch_id: batchId, caller }, 'Batch expired before it finished');
     });
   }
 
@@ -536,6 +571,7 @@ export class RedisBatchStore extends BatchStore {
       ...k.all,
       this.keys.unfinished,
       this.keys.queuedItems,
+      this.keys.queuedItemsByCaller,
       k.callback,
       this.keys.callbacksDue,
       this.keys.callbacksPending,
@@ -570,9 +606,11 @@ export class RedisBatchStore extends BatchStore {
 function toMeta(fields: (string | null)[] | null): BatchMeta | undefined {
   if (!fields || !fields[0]) return undefined;
   const [doc, status, startedAt, finishedAt, maxWorkers, failureReason, redriveCount] = fields;
-  const stored = JSON.parse(doc) as MetaDoc;
+  const stored = JSON.parse(doc) as Omit<MetaDoc, 'caller'> & { caller?: string };
   return {
     ...stored,
+    // A batch stored before batches had callers belongs to the caller of a bare key.
+    caller: stored.caller ?? DEFAULT_CALLER,
     options: maxWorkers ? { ...stored.options, maxWorkers: Number(maxWorkers) } : stored.options,
     status: status as BatchStatus,
     startedAt: startedAt || null,

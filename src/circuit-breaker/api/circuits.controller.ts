@@ -1,4 +1,4 @@
-import { Body, Controller, Get, Param, Put, Req, UseGuards } from '@nestjs/common';
+import { Body, Controller, Get, Param, Put, UseGuards } from '@nestjs/common';
 import {
   ApiBearerAuth,
   ApiBody,
@@ -12,9 +12,9 @@ import {
 } from '@nestjs/swagger';
 import { plainToInstance } from 'class-transformer';
 import { validateSync } from 'class-validator';
-import type { Request } from 'express';
-import { AppConfig } from '../../config/app-config.js';
-import { AdminGuard, callerOf } from '../../http/admin.guard.js';
+import { AdminGuard } from '../../callers/admin.guard.js';
+import { CurrentCaller } from '../../callers/request-caller.js';
+import type { Caller } from '../../lib/caller.js';
 import { flattenValidationErrors } from '../../http/validation.js';
 import { actionIdProblem } from '../../lib/action-id.js';
 import { ValidationFailedError, type FieldError } from '../../lib/domain-error.js';
@@ -62,10 +62,7 @@ function parseChange(actionId: string, body: unknown): CircuitChange {
 @ApiUnauthorizedResponse({ description: 'Missing or wrong API key.' })
 @Controller('circuits')
 export class CircuitsController {
-  constructor(
-    private readonly breaker: CircuitBreaker,
-    private readonly config: AppConfig,
-  ) {}
+  constructor(private readonly breaker: CircuitBreaker) {}
 
   @Get()
   @ApiOperation({ summary: "Every action's circuit breaker, shared by every replica." })
@@ -88,14 +85,10 @@ export class CircuitsController {
   async change(
     @Param('action_id') actionId: string,
     @Body() body: unknown,
-    @Req() request: Request,
+    @CurrentCaller() caller: Caller,
   ): Promise<CircuitDto> {
     const change = parseChange(actionId, body);
-    const status = await this.breaker.setForced(
-      actionId,
-      change === 'forced_open',
-      callerOf(request, this.config),
-    );
+    const status = await this.breaker.setForced(actionId, change === 'forced_open', caller.name);
     return circuitBody(status);
   }
 }

@@ -62,15 +62,16 @@ function callbackSecrets(config: AppConfig): (string | undefined)[] {
 }
 
 /**
- * The configured secret values: CXone credentials, caller API keys, the callback keys, OTLP header
- * values, the Redis and proxy passwords.
+ * The configured secret values: CXone credentials, the callback keys, OTLP header values, the
+ * Redis and proxy passwords. Caller API keys are not among them: the service keeps only their
+ * digests, and a key reaches a line only in an Authorization header (redacted by path, and by the
+ * `Bearer` rule of the scrubber).
  */
 export function secretsOf(config: AppConfig): string[] {
   const secrets = [
     config.cxone.clientSecret,
     config.cxone.accessKeySecret,
     ...callbackSecrets(config),
-    ...config.auth.apiKeys,
     ...(config.otel?.headerValues ?? []),
   ];
   for (const url of [config.redis.url, config.proxy?.HTTP_PROXY, config.proxy?.HTTPS_PROXY]) {

@@ -29,13 +29,18 @@ const START_UP_CONTEXTS: ReadonlySet<unknown> = new Set([
 ]);
 
 /**
- * The request's log line carries its trace id (bound when the request arrives) and, once the
- * handler has named it, the batch it created or read (added when the response is logged).
+ * The request's log line carries its trace id and caller (bound when the request arrives) and,
+ * once the handler has named it, the batch it created or read (added when the response is logged).
  */
 function requestProps(request: IncomingMessage, response: ServerResponse): object {
   const telemetry = requestTelemetryOf(request);
   if (telemetry === undefined) return {};
-  if (!response.headersSent) return { trace_id: telemetry.trace.traceId };
+  if (!response.headersSent) {
+    const { caller } = telemetry;
+    return caller === undefined
+      ? { trace_id: telemetry.trace.traceId }
+      : { trace_id: telemetry.trace.traceId, caller };
+  }
   return telemetry.batchId === undefined ? {} : { batch_id: telemetry.batchId };
 }
 

@@ -6,6 +6,7 @@ import { CxoneModule } from '../../cxone/cxone.module.js';
 import { MetricsCollector } from './metrics.collector.js';
 import { MetricsController } from './metrics.controller.js';
 import { MetricsRegistry } from './metrics.registry.js';
+import { MetricsServer } from './metrics.server.js';
 import { MetricService, OpenTelemetryModule } from './nestjs-otel.js';
 import { OrchestratorMetrics } from './orchestrator-metrics.service.js';
 
@@ -30,13 +31,14 @@ function metricsProviders(config: AppConfig): Provider[] {
         new OrchestratorMetrics(config, metricService, registry.local),
       inject: [MetricService, MetricsRegistry],
     },
+    ...(config.metrics.port === undefined ? [] : [MetricsServer]),
   ];
 }
 
 /**
  * Prometheus metrics at GET /metrics (public), recorded through nestjs-otel's `MetricService`
- * into the OpenTelemetry SDK. With METRICS_ENABLED=false nothing is recorded and the route
- * does not exist.
+ * into the OpenTelemetry SDK: on the API port, or only on METRICS_PORT when that is set. With
+ * METRICS_ENABLED=false nothing is recorded and the route does not exist.
  */
 @Global()
 @Module({})
@@ -45,7 +47,8 @@ export class MetricsModule {
     return {
       module: MetricsModule,
       imports: [OpenTelemetryModule.forRoot({ metrics: { hostMetrics: false } }), CxoneModule],
-      controllers: config.metrics.enabled ? [MetricsController] : [],
+      controllers:
+        config.metrics.enabled && config.metrics.port === undefined ? [MetricsController] : [],
       providers: [
         ...metricsProviders(config),
         MetricsCollector,

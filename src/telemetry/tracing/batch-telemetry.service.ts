@@ -127,6 +127,7 @@ class Run implements RunTelemetry {
       {
         event: 'batch.started',
         batch_id: meta.batchId,
+        caller: meta.caller,
         trace_id: meta.traceId,
         action_id: meta.actionId,
         items: meta.total,
@@ -191,6 +192,7 @@ class Run implements RunTelemetry {
       {
         event: `batch.${status}`,
         batch_id: meta.batchId,
+        caller: meta.caller,
         trace_id: meta.traceId,
         action_id: meta.actionId,
         status,
@@ -237,6 +239,7 @@ export class OtelBatchTelemetry extends BatchTelemetry {
       {
         event: 'batch.accepted',
         batch_id: meta.batchId,
+        caller: meta.caller,
         trace_id: meta.traceId,
         action_id: meta.actionId,
         items: meta.total,

@@ -97,6 +97,7 @@ export class HttpTelemetry {
           res: response,
           responseTime: Math.round(performance.now() - startedAt),
           trace_id: trace.traceId,
+          ...(telemetry.caller === undefined ? {} : { caller: telemetry.caller }),
         };
         if (failed) this.logger.error(line, 'request errored');
         else this.logger.log(line, 'request completed');
