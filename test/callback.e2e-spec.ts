@@ -202,6 +202,70 @@ describe('callback signatures', () => {
   });
 });
 
+describe('per-caller secrets', () => {
+  const keys = {
+    acme: `acme-key-${randomBytes(8).toString('hex')}`,
+    globex: `globex-key-${randomBytes(8).toString('hex')}`,
+    initech: `initech-key-${randomBytes(8).toString('hex')}`,
+  };
+  const acmeSecret = `whsec_${randomBytes(24).toString('base64')}`;
+  const globexSecret = `globex-secret-${randomBytes(8).toString('hex')}`;
+  let callers: { app: NestExpressApplication; url: string };
+
+  beforeAll(async () => {
+    callers = await startTestApp({
+      CXONE_API_URL: sim.url,
+      API_KEYS: Object.entries(keys)
+        .map(([caller, key]) => `${caller}:${key}`)
+        .join(','),
+      CALLBACK_SECRET: FALLBACK_SECRET,
+      CALLBACK_SECRETS: `acme:${acmeSecret},globex:${globexSecret}`,
+      CALLBACK_ALLOWED_HOSTS: '127.0.0.1',
+      METRICS_ENABLED: 'false',
+    });
+  });
+  afterAll(async () => {
+    await callers?.app.close();
+  });
+
+  it('sign each batch with its caller’s own secret, CALLBACK_SECRET for a caller without one', async () => {
+    const receiver = await startReceiver();
+    const api = apiFor(callers.url, { auth: false });
+    try {
+      const owners = Object.keys(keys) as (keyof typeof keys)[];
+      for (const caller of owners) {
+        const response = await api.post(
+          '/batch/execute',
+          {
+            action_id: 'per-caller',
+            payloads: payloads(1),
+            callback_url: receiver.url(`/${caller}`),
+          },
+          { authorization: `Bearer ${keys[caller]}` },
+        );
+        expect(response.status).toBe(202);
+      }
+      await receiver.waitFor(owners.length);
+      const webhooks = {
+        acme: new Webhook(acmeSecret),
+        globex: new Webhook(Buffer.from(globexSecret), { format: 'raw' }),
+        initech: new Webhook(Buffer.from(FALLBACK_SECRET), { format: 'raw' }),
+      };
+      for (const callback of receiver.received) {
+        const owner = callback.path.slice(1) as keyof typeof keys;
+        for (const caller of owners) {
+          const verify = () =>
+            webhooks[caller].verify(callback.body, callback.headers as Record<string, string>);
+          if (caller === owner) expect(verify).not.toThrow();
+          else expect(verify).toThrow();
+        }
+      }
+    } finally {
+      await receiver.close();
+    }
+  });
+});
+
 describe('delivery', () => {
   it('retries a receiver that fails the first attempts, under one webhook-id, and counts the attempts', async () => {
     const receiver = await startReceiver((n) => (n < 2 ? 503 : 204));
