@@ -16,9 +16,6 @@ const CONFIGURATION = join(ROOT, 'docs', 'configuration.md');
  */
 const PLANNED: ReadonlySet<string> = new Set([
   // embedded store (SQLite) and its memory bound
-  // callbacks delivered at least once, signed per caller
-  'CALLBACK_SECRETS',
-  'CALLBACK_MAX_ATTEMPTS',
 ]);
 
 /**

@@ -194,7 +194,17 @@ export class EnvDto {
   @IsString()
   @MinLength(16, { message: 'must be at least 16 characters' })
   CALLBACK_SECRET?: string;
+  /** `caller:secret,…`; parsed (and each secret checked) by loadConfig. */
+  @IsOptional() @IsString() CALLBACK_SECRETS?: string;
   @IsOptional() @IsString() CALLBACK_ALLOWED_HOSTS?: string;
+  @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(100) CALLBACK_MAX_ATTEMPTS?: number;
+  @IsOptional() @Type(() => Number) @IsInt() @Min(100) @Max(120_000) CALLBACK_TIMEOUT_MS?: number;
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(10)
+  @Max(3_600_000)
+  CALLBACK_RETRY_DELAY_MS?: number;
 
   @IsOptional() @IsUrl(urlOptions) OTEL_EXPORTER_OTLP_ENDPOINT?: string;
   @IsOptional() @IsUrl(urlOptions) OTEL_EXPORTER_OTLP_TRACES_ENDPOINT?: string;

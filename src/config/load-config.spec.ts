@@ -236,6 +236,64 @@ describe('loadConfig', () => {
     expect(message).not.toContain('\n');
   });
 
+  it('reads the callback settings: per-caller secrets, attempts, timeout, first retry delay', () => {
+    const key = Buffer.from('a-key-of-20-bytes!!!').toString('base64');
+    const config = loadConfig({
+      ...base,
+      CALLBACK_SECRETS: `acme:acme-secret-0123456, globex:whsec_${key}`,
+      CALLBACK_MAX_ATTEMPTS: '3',
+      CALLBACK_TIMEOUT_MS: '2500',
+      CALLBACK_RETRY_DELAY_MS: '50',
+    });
+    expect([...config.callback.secrets]).toEqual([
+      ['acme', 'acme-secret-0123456'],
+      ['globex', `whsec_${key}`],
+    ]);
+    expect(config.callback).toMatchObject({ maxAttempts: 3, timeoutMs: 2500, retryDelayMs: 50 });
+    expect(loadConfig(base).callback).toMatchObject({
+      maxAttempts: 8,
+      timeoutMs: 10_000,
+      retryDelayMs: 5000,
+      secrets: new Map(),
+    });
+  });
+
+  it.each([
+    ['CALLBACK_SECRETS', 'no-colon-secret-0123456', 'entry 1 must be caller:secret'],
+    ['CALLBACK_SECRETS', 'Acme:acme-secret-0123456', 'entry 1 must be caller:secret'],
+    [
+      'CALLBACK_SECRETS',
+      'acme:acme-secret-0123456,globex:short-one',
+      'entry 2: the secret must be at least 16',
+    ],
+    [
+      'CALLBACK_SECRETS',
+      'acme:acme-secret-0123456,acme:acme-secret-6543210',
+      'entry 2 repeats the caller acme',
+    ],
+    [
+      'CALLBACK_SECRETS',
+      'acme:whsec_not*base64*at-all',
+      'entry 1: the secret must be base64 after whsec_',
+    ],
+    [
+      'CALLBACK_SECRET',
+      `whsec_${Buffer.from('too-short').toString('base64')}`,
+      'at least 16 bytes',
+    ],
+    ['CALLBACK_MAX_ATTEMPTS', '0', 'must not be less than 1'],
+    ['CALLBACK_TIMEOUT_MS', 'soon', 'must be an integer'],
+    ['CALLBACK_RETRY_DELAY_MS', '5', 'must not be less than 10'],
+  ])('refuses %s=%s without echoing a secret', (variable, value, problem) => {
+    const message = problemOf({ ...base, [variable]: value });
+    expect(message).toContain(`Invalid configuration: ${variable} `);
+    expect(message).toContain(problem);
+    if (variable.includes('SECRET')) {
+      for (const part of value.split(/[,:]/).filter((p) => p.length > 5))
+        expect(message).not.toContain(part);
+    }
+  });
+
   it('reads ADMIN_CALLERS as a list of caller names (none by default)', () => {
     expect(loadConfig(base).auth.admins).toEqual([]);
     expect(loadConfig({ ...base, ADMIN_CALLERS: ' ops, team-a.admin ' }).auth.admins).toEqual([

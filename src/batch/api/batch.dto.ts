@@ -298,6 +298,21 @@ export class ItemDto {
   @ApiPropertyOptional({ example: 48 }) latency_ms?: number;
 }
 
+export class CallbackStateDto {
+  @ApiProperty({ enum: ['pending', 'delivered', 'failed'], example: 'delivered' }) status: string;
+  @ApiProperty({ example: 2, description: 'Attempts made (or under way) so far.' })
+  attempts: number;
+  @ApiProperty({
+    nullable: true,
+    type: String,
+    example: 'answered 503',
+    description: 'What the latest failed attempt met.',
+  })
+  last_error: string | null;
+  @ApiProperty({ nullable: true, type: String, example: '2026-11-24T10:05:00.000Z' })
+  delivered_at: string | null;
+}
+
 export class BatchStatusDto {
   @ApiProperty() batch_id: string;
   @ApiProperty({ example: 'lookup-customer' }) action_id: string;
@@ -320,6 +335,12 @@ export class BatchStatusDto {
   @ApiProperty({ type: LatencyDto }) latency_ms: LatencyDto;
   @ApiProperty({ type: LimitsDto }) limits: LimitsDto;
   @ApiProperty({ example: 0, description: 'Times the batch was redriven.' }) redrive_count: number;
+  @ApiProperty({
+    type: CallbackStateDto,
+    nullable: true,
+    description: 'The callback delivery; null without callback_url.',
+  })
+  callback: CallbackStateDto | null;
   @ApiProperty({ type: [ItemDto] }) items: ItemDto[];
   @ApiProperty({ type: PaginationDto }) pagination: PaginationDto;
 }

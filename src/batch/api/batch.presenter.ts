@@ -59,6 +59,12 @@ export function statusBody(view: BatchView) {
       paused_until: limits.pausedUntil,
     },
     redrive_count: meta.redriveCount ?? 0,
+    callback: view.callback && {
+      status: view.callback.status,
+      attempts: view.callback.attempts,
+      last_error: view.callback.lastError,
+      delivered_at: view.callback.deliveredAt,
+    },
     items: page.items.map(itemBody),
     pagination: { offset, limit, total: page.total },
   };

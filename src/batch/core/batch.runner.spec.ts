@@ -5,7 +5,10 @@ import { loadConfig } from '../../config/load-config.js';
 import type { ActionExecutor, ExecuteOptions, ExecuteResult } from './action-executor.js';
 import { BatchRunner } from './batch.runner.js';
 import type { BatchMeta, BatchOptions } from './batch.types.js';
-import { CallbackService } from './callback.service.js';
+import { CallbackDispatcher } from '../../callback/core/callback-dispatcher.js';
+import { CallbackSigner } from '../../callback/core/callback-signer.js';
+import { PinnedHttpTransport } from '../../callback/transport/pinned-http.transport.js';
+import { InMemoryCallbackOutbox } from '../memory/in-memory-callback.outbox.js';
 import { ConcurrencyGate } from './concurrency-gate.js';
 import { InMemoryBatchStore } from '../memory/in-memory-batch.store.js';
 import { InMemoryTenantBudget } from '../../tenant/memory/in-memory-tenant-budget.js';
@@ -46,7 +49,8 @@ function setup(behaviour: Behaviour, maxConcurrency = 100) {
     AUTH_DISABLED: 'true',
     CXONE_MAX_CONCURRENCY: String(maxConcurrency),
   });
-  const store = new InMemoryBatchStore(config);
+  const outbox = new InMemoryCallbackOutbox();
+  const store = new InMemoryBatchStore(config, outbox);
   const executor = new ScriptedExecutor(behaviour);
   const budget = new InMemoryTenantBudget(config);
   const runner = new BatchRunner(
@@ -54,7 +58,12 @@ function setup(behaviour: Behaviour, maxConcurrency = 100) {
     executor,
     new ConcurrencyGate(config, budget),
     budget,
-    new CallbackService(config),
+    new CallbackDispatcher(
+      config,
+      outbox,
+      new PinnedHttpTransport(config),
+      new CallbackSigner(config),
+    ),
   );
   return { store, executor, runner, config };
 }

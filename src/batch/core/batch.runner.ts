@@ -1,5 +1,6 @@
 import { Injectable, Logger, Optional } from '@nestjs/common';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { CallbackDispatcher } from '../../callback/core/callback-dispatcher.js';
 import {
   BatchTelemetry,
   type ChunkTelemetry,
@@ -9,7 +10,6 @@ import {
 import { ActionExecutor } from './action-executor.js';
 import { BatchStore } from './batch.store.js';
 import { toleranceExceeded, type BatchMeta, type ItemOutcome } from './batch.types.js';
-import { CallbackService } from './callback.service.js';
 import { ConcurrencyGate } from './concurrency-gate.js';
 import { failureOutcome, successOutcome } from './item-outcome.js';
 import { TenantBudget } from '../../tenant/tenant-budget.js';
@@ -60,11 +60,10 @@ export const STEERING_POLL_MS = 250;
 
 /**
  * Runs one batch to its end: loads it chunk by chunk, keeps at most `max_workers` items in flight
- * (each attempt of each item takes its turn at the process-wide concurrency gate, which shares
- * its turns fairly between callers and their batches), records every outcome, then finishes the
- * batch and sends the callback. Items already recorded (a run resumed on another replica) are
- * skipped. Once more items have failed than the batch tolerates, it stops scheduling and ends
- * `failed`.
+ * (each through the process-wide concurrency gate, which shares its slots fairly between callers
+ * and their batches), records every outcome, then finishes the batch (which stores its callback
+ * in the outbox). Items already recorded (a run resumed on another replica) are skipped. Once more
+ * items have failed than the batch tolerates, it stops scheduling and ends `failed`.
  */
 @Injectable()
 export class BatchRunner {
@@ -77,7 +76,7 @@ export class BatchRunner {
     private readonly executor: ActionExecutor,
     private readonly gate: ConcurrencyGate,
     private readonly budget: TenantBudget,
-    private readonly callbacks: CallbackService,
+    private readonly callbacks: CallbackDispatcher,
     @Optional() private readonly telemetry: BatchTelemetry = noopBatchTelemetry,
   ) {}
 
@@ -331,7 +330,8 @@ export class BatchRunner {
     );
     const summary = await this.withStoreRetry(() => this.store.summary(batchId));
     run.finished(failed, summary);
-    this.callbacks.notify(failed, summary);
+    // markFailed stored the callback with the batch's end; deliver it now, not at the next poll.
+    if (failed.options.callbackUrl) this.callbacks.wake();
   }
 
   private async finish(batchId: string, run: RunTelemetry): Promise<void> {
@@ -347,7 +347,8 @@ export class BatchRunner {
     );
     if (finished) {
       run.finished(finished, summary);
-      this.callbacks.notify(finished, summary);
+      // markFinished stored the callback with the batch's end; deliver it now, not at the next poll.
+      if (finished.options.callbackUrl) this.callbacks.wake();
     }
   }
 

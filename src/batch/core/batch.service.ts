@@ -5,6 +5,9 @@ import { canonicalJson } from '../../lib/canonical-json.js';
 import { DomainError } from '../../lib/domain-error.js';
 import type { TraceContext } from '../../lib/trace-context.js';
 import { AppConfig } from '../../config/app-config.js';
+import { CallbackDispatcher } from '../../callback/core/callback-dispatcher.js';
+import { CallbackOutbox } from '../../callback/core/callback-outbox.js';
+import { NOT_YET_SENT, type CallbackState } from '../../callback/core/callback.types.js';
 import { BatchTelemetry, noopBatchTelemetry } from './batch-telemetry.js';
 import { BatchQueue } from './batch.queue.js';
 import { BatchRunner } from './batch.runner.js';
@@ -45,6 +48,8 @@ export interface BatchView {
   page: ItemPage;
   offset: number;
   limit: number;
+  /** null when the batch has no callback_url. */
+  callback: CallbackState | null;
 }
 
 const SATURATED_RETRY_AFTER_SECONDS = 5;
@@ -70,6 +75,8 @@ export class BatchService {
     private readonly queue: BatchQueue,
     private readonly runner: BatchRunner,
     private readonly budget: TenantBudget,
+    private readonly outbox: CallbackOutbox,
+    private readonly callbacks: CallbackDispatcher,
     @Optional() private readonly telemetry: BatchTelemetry = noopBatchTelemetry,
   ) {}
 
@@ -150,13 +157,24 @@ export class BatchService {
     status?: ItemStatus,
   ): Promise<BatchView> {
     const meta = await this.requireOwned(batchId, caller);
-    const [summary, latency, page, limits] = await Promise.all([
+    const hasCallback = meta.options.callbackUrl !== undefined;
+    const [summary, latency, page, limits, callback] = await Promise.all([
       this.store.summary(batchId),
       this.store.latency(batchId),
       this.store.page(batchId, offset, limit, status),
       this.limitsOf(meta),
+      hasCallback ? this.outbox.stateOf(batchId) : undefined,
     ]);
-    return { meta, summary, latency, limits, page, offset, limit };
+    return {
+      meta,
+      summary,
+      latency,
+      limits,
+      page,
+      offset,
+      limit,
+      callback: hasCallback ? (callback ?? { ...NOT_YET_SENT }) : null,
+    };
   }
 
   private async limitsOf(meta: BatchMeta): Promise<BatchLimits> {
@@ -184,6 +202,8 @@ export class BatchService {
       );
     }
     this.runner.stop(batchId);
+    // A batch cancelled while queued ended here, its callback stored with the end: send it now.
+    if (cancelled.finishedAt !== null && cancelled.options.callbackUrl) this.callbacks.wake();
     return this.status(batchId, caller, 0, 50);
   }
 

@@ -13,6 +13,8 @@
  * | `latency`     | batch and histogram bucket   | how many calls of the batch fell in that bucket        |
  * | `idempotency` | Idempotency-Key (its sha256) | the batch it created and the hash of its body          |
  * | `settings`    | key                          | the owner pid (a write at start takes the file's lock) |
+ * | `callbacks`   | batch with a callback_url    | its delivery once the batch ended (the outbox): id,    |
+ * |               |                              | report, state, when it is due for an attempt           |
  *
  * A batch's `status` is its BatchStatus, or `intake` while its items are being written (a crash
  * then leaves it unaccepted, removed at the next start) or `deleting` while retention removes it
@@ -79,5 +81,21 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE batches ADD COLUMN failure_reason TEXT;
   ALTER TABLE batches ADD COLUMN redrive_count INTEGER NOT NULL DEFAULT 0;
   CREATE INDEX batches_by_caller ON batches (caller, seq);
+  `,
+  `
+  CREATE TABLE callbacks (
+    batch_id TEXT PRIMARY KEY,
+    id TEXT NOT NULL,
+    url TEXT NOT NULL,
+    caller TEXT NOT NULL,
+    report TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'pending',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
+    delivered_at TEXT,
+    due_at INTEGER NOT NULL,
+    created_at INTEGER NOT NULL
+  );
+  CREATE INDEX callbacks_due ON callbacks (due_at) WHERE status = 'pending';
   `,
 ];

@@ -28,7 +28,9 @@ import {
   type RedrivableStatus,
   type StoredItem,
 } from '../core/batch.types.js';
+import { deliveryAtEnd } from '../core/batch-callback.js';
 import { latencyBucket, summarizeLatency } from '../core/latency-histogram.js';
+import { SqliteCallbackOutbox } from './sqlite-callback.outbox.js';
 import {
   isStorageUnavailable,
   sqliteCode,
@@ -166,13 +168,17 @@ export class SqliteBatchStore
   private sweeping: Promise<void> | undefined;
   private closed = false;
 
+  private readonly outbox: SqliteCallbackOutbox;
+
   constructor(
     private readonly database: SqliteDatabase,
     private readonly config: AppConfig,
     @Optional() private readonly readiness?: ReadinessService,
+    @Optional() outbox?: SqliteCallbackOutbox,
   ) {
     super();
     this.statements = this.prepareStatements();
+    this.outbox = outbox ?? new SqliteCallbackOutbox(database);
   }
 
   onModuleInit(): void {
@@ -338,15 +344,39 @@ export class SqliteBatchStore
   async markFinished(batchId: string, finishedAt: string): Promise<BatchMeta | undefined> {
     const seq = this.seqOf(batchId);
     if (seq === undefined) return undefined;
-    this.write(() => this.statements.markFinished.run(finishedAt, seq));
+    this.write(() =>
+      this.database.transaction(() => {
+        const before = one<MetaRow>(this.statements.getMeta, batchId);
+        this.statements.markFinished.run(finishedAt, seq);
+        if (before?.finished_at === null) this.writeCallback(batchId);
+      }),
+    );
     return this.getMeta(batchId);
   }
 
   async cancel(batchId: string, at: string): Promise<BatchMeta | undefined> {
     const seq = this.seqOf(batchId);
     if (seq === undefined) return undefined;
-    const changed = this.write(() => this.statements.cancel.run(at, seq).changes);
+    const changed = this.write(() =>
+      this.database.transaction(() => {
+        const changes = this.statements.cancel.run(at, seq).changes;
+        // A queued batch ends with its cancel; a running one when its calls in flight are done.
+        if (changes === 1 && one<MetaRow>(this.statements.getMeta, batchId)?.finished_at) {
+          this.writeCallback(batchId);
+        }
+        return changes;
+      }),
+    );
     return changed === 1 ? this.getMeta(batchId) : undefined;
+  }
+
+  /** In the transaction that ends the batch, as the other stores do in their step. */
+  private writeCallback(batchId: string): void {
+    const row = one<MetaRow>(this.statements.getMeta, batchId);
+    const summary = one<SummaryRow>(this.statements.summary, batchId);
+    if (!row || !summary) return;
+    const delivery = deliveryAtEnd(toMeta(row), { ...summary });
+    if (delivery) this.outbox.write(delivery, Date.now());
   }
 
   async markFailed(
@@ -356,7 +386,13 @@ export class SqliteBatchStore
   ): Promise<BatchMeta | undefined> {
     const seq = this.seqOf(batchId);
     if (seq === undefined) return undefined;
-    const changed = this.write(() => this.statements.markFailed.run(reason, at, seq).changes);
+    const changed = this.write(() =>
+      this.database.transaction(() => {
+        const changes = this.statements.markFailed.run(reason, at, seq).changes;
+        if (changes === 1) this.writeCallback(batchId);
+        return changes;
+      }),
+    );
     return changed === 1 ? this.getMeta(batchId) : undefined;
   }
 
@@ -389,6 +425,8 @@ export class SqliteBatchStore
         const redriven = counts.failed + counts.degraded + counts.cancelled;
         if (redriven === 0) return 0;
         for (const status of new Set(statuses)) s.redriveRows.run(row.seq, status);
+        // The earlier end's callback, delivered or not, gives way to the next end's.
+        this.outbox.forget(batchId);
         s.requeue.run(0, counts.failed, counts.degraded, counts.cancelled, redriven, row.seq);
         return redriven;
       }),
@@ -570,6 +608,7 @@ export class SqliteBatchStore
     this.database.transaction(() => {
       s.deleteLatency.run(seq);
       s.deleteClaims.run(row.batch_id);
+      this.outbox.forget(row.batch_id);
       s.deleteBatch.run(seq);
     });
   }

@@ -8,6 +8,7 @@ import { ModuleRef } from '@nestjs/core';
 import type { ObservableCallback } from '@opentelemetry/api';
 import { TokenManager } from '../../auth/token-manager.service.js';
 import { BatchQueue } from '../../batch/core/batch.queue.js';
+import { CallbackOutbox } from '../../callback/core/callback-outbox.js';
 import { CircuitBreaker } from '../../circuit-breaker/circuit-breaker.service.js';
 import { shownLimit, TenantBudget } from '../../tenant/tenant-budget.js';
 import { OTHER_ACTION } from './action-labels.js';
@@ -73,6 +74,30 @@ export class MetricsCollector implements OnApplicationBootstrap, OnApplicationSh
     } else {
       this.logger.debug('No batch queue: orchestrator_queued_items is not reported');
     }
+    const outbox = this.optional(CallbackOutbox);
+    if (outbox) {
+      // One read per scrape for both gauges (the SDK calls them together); a store that does
+      // not answer leaves them out of that scrape rather than reporting 0.
+      let reading: Promise<{ count: number; oldestSince: number | undefined } | undefined>;
+      let readAt = 0;
+      const read = () => {
+        if (Date.now() - readAt > 100) {
+          readAt = Date.now();
+          reading = outbox.pendingSummary().catch(() => undefined);
+        }
+        return reading;
+      };
+      this.observe(metrics.callbackPending, async (result) => {
+        const pending = await read();
+        if (pending) result.observe(pending.count);
+      });
+      this.observe(metrics.callbackOldestPendingAge, async (result) => {
+        const pending = await read();
+        if (!pending) return;
+        const since = pending.oldestSince;
+        result.observe(since === undefined ? 0 : Math.max(0, (Date.now() - since) / 1000));
+      });
+    }
   }
 
   onApplicationShutdown(): void {
@@ -80,8 +105,13 @@ export class MetricsCollector implements OnApplicationBootstrap, OnApplicationSh
   }
 
   private batchQueue(): BatchQueue | undefined {
+    return this.optional(BatchQueue);
+  }
+
+  /** A provider of the batch module, absent in apps built without it. */
+  private optional<T>(token: abstract new (...args: never[]) => T): T | undefined {
     try {
-      return this.moduleRef.get(BatchQueue, { strict: false });
+      return this.moduleRef.get(token, { strict: false });
     } catch {
       return undefined;
     }

@@ -1,5 +1,7 @@
 import { Global, Module, type DynamicModule, type Provider } from '@nestjs/common';
 import { AppConfig } from '../../config/app-config.js';
+import { CallbackTelemetry } from '../../callback/core/callback-telemetry.js';
+import { CallbackMetricsTelemetry } from './callback-metrics.telemetry.js';
 import { CxoneModule } from '../../cxone/cxone.module.js';
 import { TenantModule } from '../../tenant/tenant.module.js';
 import { MetricsCollector } from './metrics.collector.js';
@@ -52,8 +54,12 @@ export class MetricsModule {
       ],
       controllers:
         config.metrics.enabled && config.metrics.port === undefined ? [MetricsController] : [],
-      providers: [...metricsProviders(config), MetricsCollector],
-      exports: [OrchestratorMetrics],
+      providers: [
+        ...metricsProviders(config),
+        MetricsCollector,
+        { provide: CallbackTelemetry, useClass: CallbackMetricsTelemetry },
+      ],
+      exports: [OrchestratorMetrics, CallbackTelemetry],
     };
   }
 }
