@@ -72,72 +72,106 @@ export function batchBody(spec: BatchSpec): string {
 }
 
 /** Submits one batch and polls its status until it completes; every poll's latency is kept. */
-export async function runBatch(
+export function runBatch(baseUrl: string, spec: BatchSpec, poll: PollOptions): Promise<BatchRun> {
+  return runBatches(baseUrl, [spec], poll);
+}
+
+interface Tracked {
+  batchId: string;
+  statusUrl: string;
+  done?: StatusBody;
+}
+
+/**
+ * Submits the batches at once (all their bodies sent together), then polls the unfinished ones
+ * in turn, one poll at a time, until every one has completed. The run's figures span them all:
+ * wall time to the last `finished_at`, the submit and start delay of the slowest, the summaries
+ * added up; `batchId` is the first batch's.
+ */
+export async function runBatches(
   baseUrl: string,
-  spec: BatchSpec,
+  specs: BatchSpec[],
   poll: PollOptions,
 ): Promise<BatchRun> {
-  const body = batchBody(spec);
+  const bodies = specs.map(batchBody);
   const pollAgent = new Agent({ keepAlive: true, maxSockets: 1 });
   try {
     const submittedAt = Date.now();
-    const { batchId, submitMs } = await submit(baseUrl, body);
-    const statusUrl = `${baseUrl}/batch/${batchId}/status?limit=${poll.pageSize}`;
+    const accepted = await Promise.all(bodies.map((body) => submit(baseUrl, body)));
+    const batches: Tracked[] = accepted.map(({ batchId }) => ({
+      batchId,
+      statusUrl: `${baseUrl}/batch/${batchId}/status?limit=${poll.pageSize}`,
+    }));
     const deadline = submittedAt + poll.deadlineMs;
     const pollLatenciesMs: number[] = [];
     let pollErrors = 0;
     let consecutiveErrors = 0;
     let lastProblem = '';
     for (;;) {
+      const waiting = batches.filter((batch) => batch.done === undefined);
+      if (waiting.length === 0) break;
       if (Date.now() > deadline) {
+        const items = specs.reduce((sum, spec) => sum + spec.items, 0);
         throw new HarnessError(
-          `batch ${batchId} (${spec.items} items) did not complete within ${Math.round(poll.deadlineMs / 1000)} s` +
+          `${waiting.length} of ${batches.length} batch(es) (${items} items) did not complete within ${Math.round(poll.deadlineMs / 1000)} s` +
             (lastProblem ? ` (last poll: ${lastProblem})` : ''),
         );
       }
-      let elapsed = 0;
-      try {
-        const answer = await httpRequest(statusUrl, { agent: pollAgent, timeoutMs: 10_000 });
-        elapsed = answer.elapsedMs;
-        if (answer.status !== 200) {
-          throw new Error(`status poll answered ${answer.status}: ${excerpt(answer.text)}`);
-        }
-        pollLatenciesMs.push(answer.elapsedMs);
-        consecutiveErrors = 0;
-        const status = parseJson<StatusBody>(answer, 'status poll');
-        lastProblem = `status ${status.status}, ${status.summary.pending} pending`;
-        if (status.status === 'cancelled') throw new HarnessError(`batch ${batchId} was cancelled`);
-        if (status.status === 'completed') {
-          const observedMs = Date.now() - submittedAt;
-          const finishedAt = status.finished_at === null ? NaN : Date.parse(status.finished_at);
-          const wallMs = Number.isFinite(finishedAt)
-            ? Math.min(observedMs, finishedAt - submittedAt)
-            : observedMs;
-          const startedAt = status.started_at === null ? NaN : Date.parse(status.started_at);
-          const startDelayMs = Number.isFinite(startedAt) ? startedAt - submittedAt : null;
-          return {
-            batchId,
-            wallMs,
-            observedMs,
-            startDelayMs,
-            submitMs,
-            pollLatenciesMs,
-            pollErrors,
-            summary: status.summary,
-          };
-        }
-      } catch (error) {
-        if (error instanceof HarnessError) throw error;
-        pollErrors++;
-        lastProblem = (error as Error).message;
-        if (++consecutiveErrors >= MAX_CONSECUTIVE_POLL_ERRORS) {
-          throw new HarnessError(
-            `${consecutiveErrors} status polls in a row failed: ${lastProblem}`,
-          );
+      const roundStarted = Date.now();
+      for (const batch of waiting) {
+        try {
+          const answer = await httpRequest(batch.statusUrl, {
+            agent: pollAgent,
+            timeoutMs: 10_000,
+          });
+          if (answer.status !== 200) {
+            throw new Error(`status poll answered ${answer.status}: ${excerpt(answer.text)}`);
+          }
+          pollLatenciesMs.push(answer.elapsedMs);
+          consecutiveErrors = 0;
+          const status = parseJson<StatusBody>(answer, 'status poll');
+          lastProblem = `status ${status.status}, ${status.summary.pending} pending`;
+          if (status.status === 'cancelled') {
+            throw new HarnessError(`batch ${batch.batchId} was cancelled`);
+          }
+          if (status.status === 'completed') batch.done = status;
+        } catch (error) {
+          if (error instanceof HarnessError) throw error;
+          pollErrors++;
+          lastProblem = (error as Error).message;
+          if (++consecutiveErrors >= MAX_CONSECUTIVE_POLL_ERRORS) {
+            throw new HarnessError(
+              `${consecutiveErrors} status polls in a row failed: ${lastProblem}`,
+            );
+          }
         }
       }
-      await sleep(Math.max(0, poll.intervalMs - elapsed));
+      await sleep(Math.max(0, poll.intervalMs - (Date.now() - roundStarted)));
     }
+    const observedMs = Date.now() - submittedAt;
+    const since = (at: string | null): number => (at === null ? NaN : Date.parse(at) - submittedAt);
+    const finishedMs = Math.max(...batches.map((batch) => since(batch.done!.finished_at)));
+    const startedMs = Math.max(...batches.map((batch) => since(batch.done!.started_at)));
+    const summary = batches
+      .map((batch) => batch.done!.summary)
+      .reduce((sum, one) => ({
+        total: sum.total + one.total,
+        successful: sum.successful + one.successful,
+        failed: sum.failed + one.failed,
+        degraded: sum.degraded + one.degraded,
+        cancelled: sum.cancelled + one.cancelled,
+        pending: sum.pending + one.pending,
+      }));
+    return {
+      batchId: batches[0].batchId,
+      wallMs: Number.isFinite(finishedMs) ? Math.min(observedMs, finishedMs) : observedMs,
+      observedMs,
+      startDelayMs: Number.isFinite(startedMs) ? startedMs : null,
+      submitMs: Math.max(...accepted.map((one) => one.submitMs)),
+      pollLatenciesMs,
+      pollErrors,
+      summary,
+    };
   } finally {
     pollAgent.destroy();
   }

@@ -86,7 +86,7 @@ export function compare(results: ScenarioResult[]): Comparisons {
     observability_cpu_cost_pct: costPct(b?.cpu_us_per_item, off?.cpu_us_per_item, true),
     observability_throughput_cost_pct: costPct(b?.items_per_s, off?.items_per_s, false),
     b_otlp_exports: b?.otlp?.requests ?? null,
-    redis_vs_memory: ['a', 'redis-a1', 'redis-a2']
+    redis_vs_memory: ['a', 'a-sqlite', 'redis-a1', 'redis-a2']
       .map((id) => results.find((r) => r.id === id))
       .filter((r): r is ScenarioResult => r !== undefined)
       .map((r) => ({
@@ -119,9 +119,14 @@ export function evaluateTargets(results: ScenarioResult[], comparisons: Comparis
     target('b', 'cpu_ratio_vs_bare', '<=', 2, comparisons.b_cpu_ratio_vs_bare),
     target('c', 'peak_rss_mb', '<', 400, byId(results, 'c')?.peak_rss_mb),
     target('c', 'poll_p99_ms', '<', 25, byId(results, 'c')?.poll_p99_ms),
+    target('a-sqlite', 'efficiency', '>=', 0.93, byId(results, 'a-sqlite')?.efficiency),
+    target('c-sqlite', 'peak_rss_mb', '<', 400, byId(results, 'c-sqlite')?.peak_rss_mb),
+    target('c-sqlite', 'poll_p99_ms', '<', 25, byId(results, 'c-sqlite')?.poll_p99_ms),
+    target('ten-sqlite', 'peak_rss_mb', '<', 300, byId(results, 'ten-sqlite')?.peak_rss_mb),
     target('redis-a1', 'efficiency', '>=', 0.9, byId(results, 'redis-a1')?.efficiency),
     target('redis-a2', 'efficiency', '>=', 0.9, byId(results, 'redis-a2')?.efficiency),
     target('failover', 'failover_s', '<', 20, byId(results, 'failover')?.failover_s),
+    target('ten-redis', 'peak_rss_mb', '<', 300, byId(results, 'ten-redis')?.peak_rss_mb),
   ];
 }
 
@@ -149,6 +154,7 @@ export function resultsTable(results: ScenarioResult[]): string {
     'scenario',
     'store',
     'items',
+    'batches',
     'workers',
     'latency ms',
     'wall s',
@@ -162,12 +168,13 @@ export function resultsTable(results: ScenarioResult[]): string {
   const numeric = header.map((_, i) => i >= 2);
   const rows: string[][] = [];
   for (const r of results) {
-    const store = r.store === 'redis' ? `redis×${r.replicas}` : 'memory';
+    const store = r.store === 'redis' ? `redis×${r.replicas}` : r.store;
     if (r.status !== 'ok') {
       rows.push([
         r.id,
         store,
         show(r.items),
+        show(r.batches),
         show(r.max_workers),
         show(r.latency_ms),
         r.status.toUpperCase(),
@@ -184,6 +191,7 @@ export function resultsTable(results: ScenarioResult[]): string {
       r.id,
       store,
       show(r.items),
+      show(r.batches),
       show(r.max_workers),
       show(r.latency_ms),
       show(r.wall_s, 2),
@@ -204,6 +212,7 @@ export function resultsTable(results: ScenarioResult[]): string {
         `${r.id}: ${label}`,
         '-',
         show(r.items),
+        '-',
         show(r.max_workers),
         show(r.latency_ms),
         show(figures.wall_s, 2),

@@ -1,6 +1,16 @@
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { Agent } from 'node:http';
-import { HarnessError, runBatch, type BatchRun, type BatchSummary } from './batch-run.js';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  HarnessError,
+  runBatch,
+  runBatches,
+  type BatchRun,
+  type BatchSpec,
+  type BatchSummary,
+} from './batch-run.js';
 import { freePort, startNode, type ManagedProcess } from './children.js';
 import { registerCleanup } from './cleanup.js';
 import { httpRequest, parseJson } from './http.js';
@@ -16,7 +26,7 @@ import {
 } from './proc-stats.js';
 import { RedisProbe } from './redis-probe.js';
 import type { RunFigures } from './repeat.js';
-import { idealSeconds, type Scenario } from './scenarios.js';
+import { idealSeconds, type Scenario, type Store } from './scenarios.js';
 import { percentile, round } from './stats.js';
 
 const ACTION_ID = 'bench.echo';
@@ -66,7 +76,9 @@ export interface ScenarioResult {
   description: string;
   status: 'ok' | 'skipped' | 'error';
   reason?: string;
-  store: 'memory' | 'redis';
+  store: Store;
+  /** Batches submitted at once (their items add up to `items`). */
+  batches: number;
   replicas: number;
   observability: 'on' | 'off';
   items: number;
@@ -138,7 +150,8 @@ export function emptyResult(scenario: Scenario): ScenarioResult {
     id: scenario.id,
     description: scenario.description,
     status: 'ok',
-    store: scenario.redis ? 'redis' : 'memory',
+    store: scenario.store,
+    batches: scenario.batches,
     replicas: scenario.replicas,
     observability: scenario.observability,
     items: scenario.items,
@@ -170,6 +183,12 @@ export async function runScenario(scenario: Scenario, ctx: RunContext): Promise<
   let sink: OtlpSink | undefined;
   let redis: RedisProbe | undefined;
   const redisPrefix = `bench-${randomBytes(6).toString('hex')}:`;
+  // A fresh database per scenario (its processes stopped first), removed with it.
+  const dataDir =
+    scenario.store === 'sqlite' ? mkdtempSync(join(tmpdir(), 'cxo-bench-')) : undefined;
+  const removeDataDir = (): void => {
+    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  };
   const stopProcesses = async (): Promise<void> => {
     await Promise.all(processes.map((p) => p.stop()));
   };
@@ -187,6 +206,7 @@ export async function runScenario(scenario: Scenario, ctx: RunContext): Promise<
   };
   const unregister = registerCleanup(async () => {
     await stopProcesses();
+    removeDataDir();
     await cleanRedis();
     await sink?.close();
   });
@@ -209,7 +229,7 @@ export async function runScenario(scenario: Scenario, ctx: RunContext): Promise<
       const port = await freePort();
       const service = startNode(`service-${i + 1}`, ctx.serviceScript, {
         core: ctx.cores?.service,
-        env: serviceEnv(scenario, simUrl, port, sink?.url, redisPrefix),
+        env: serviceEnv(scenario, simUrl, port, sink?.url, redisPrefix, dataDir),
       });
       processes.push(service);
       const url = `http://127.0.0.1:${port}`;
@@ -246,17 +266,10 @@ export async function runScenario(scenario: Scenario, ctx: RunContext): Promise<
     const redisTicksBefore = sumTicks(redisPids);
     const everyProcessBefore = allProcessTicks();
     const run: BatchRun = await failOrSkip(scenario, processes, 'the measured batch failed', () =>
-      runBatch(
-        submitTo,
-        {
-          actionId: ACTION_ID,
-          items: scenario.items,
-          maxWorkers: scenario.maxWorkers,
-          chunkSize: scenario.chunkSize,
-          firstId: 0,
-        },
-        { ...poll, deadlineMs: deadlineMs(scenario.items, result.ideal_s) },
-      ),
+      runBatches(submitTo, measuredBatches(scenario), {
+        ...poll,
+        deadlineMs: deadlineMs(scenario.items, result.ideal_s),
+      }),
     );
     const ticksAfter = replicas.map((r) => cpuTicks(r.process.pid));
     const simTicksAfter = cpuTicks(sim.pid);
@@ -342,6 +355,7 @@ export async function runScenario(scenario: Scenario, ctx: RunContext): Promise<
     throw explainFailure(scenario, processes, error);
   } finally {
     await stopProcesses();
+    removeDataDir();
     await cleanRedis().catch((error: Error) =>
       result.notes.push(`Redis cleanup failed: ${error.message}`),
     );
@@ -369,15 +383,31 @@ export function simulatorEnv(scenario: Scenario): Record<string, string> {
   };
 }
 
+/** The measured batches: the scenario's items split evenly, payload ids never repeated. */
+function measuredBatches(scenario: Scenario): BatchSpec[] {
+  const perBatch = Math.ceil(scenario.items / scenario.batches);
+  return Array.from({ length: scenario.batches }, (_, i) => ({
+    actionId: ACTION_ID,
+    items: Math.min(perBatch, scenario.items - i * perBatch),
+    maxWorkers: scenario.maxWorkers,
+    chunkSize: scenario.chunkSize,
+    firstId: i * perBatch,
+  }));
+}
+
 export function serviceEnv(
   scenario: Scenario,
   simUrl: string,
   port: number,
   otlpUrl: string | undefined,
   redisPrefix: string,
+  dataDir?: string,
 ): Record<string, string> {
   const env: Record<string, string> = {
     ...baseEnv(),
+    // Named, never defaulted: without REDIS_URL the service's default store is sqlite.
+    STORE: scenario.store,
+    ...(dataDir ? { DATA_DIR: dataDir } : {}),
     PORT: String(port),
     CXONE_SIMULATOR: 'true',
     CXONE_API_URL: simUrl,
@@ -523,7 +553,7 @@ function checkOutcome(scenario: Scenario, result: ScenarioResult, run: BatchRun)
   if (calls !== scenario.items)
     result.notes.push(`the simulator received ${calls} execute calls for ${scenario.items} items`);
   const peak = result.simulator?.peak_in_flight ?? 0;
-  if (peak > scenario.maxWorkers)
+  if (peak > scenario.maxWorkers * scenario.batches)
     result.notes.push(`max_workers exceeded: ${peak} calls in flight at once`);
   if (run.pollErrors > 0) result.notes.push(`${run.pollErrors} status polls failed`);
 }

@@ -1,25 +1,48 @@
-export type ScenarioId = 'a' | 'b' | 'b-otel-off' | 'c' | 'redis-a1' | 'redis-a2' | 'failover';
+export type ScenarioId =
+  | 'a'
+  | 'b'
+  | 'b-otel-off'
+  | 'c'
+  | 'a-sqlite'
+  | 'c-sqlite'
+  | 'ten-sqlite'
+  | 'redis-a1'
+  | 'redis-a2'
+  | 'ten-redis'
+  | 'failover';
 
 export const SCENARIO_IDS: readonly ScenarioId[] = [
   'a',
   'b',
   'b-otel-off',
   'c',
+  'a-sqlite',
+  'c-sqlite',
+  'ten-sqlite',
   'redis-a1',
   'redis-a2',
   'failover',
+  'ten-redis',
 ];
+
+export type Store = 'memory' | 'sqlite' | 'redis';
 
 export interface Scenario {
   id: ScenarioId;
   description: string;
+  /** Items of all the scenario's batches together. */
   items: number;
+  /** Batches submitted at once, the items split evenly between them. */
+  batches: number;
+  /** `max_workers` of each batch. */
   maxWorkers: number;
   /** Fixed simulator latency of every execute call. */
   latencyMs: number;
   chunkSize: number;
   /** Service processes on one Redis prefix; the batch is submitted to the first. */
   replicas: number;
+  /** STORE of the service; `sqlite` in a fresh DATA_DIR per scenario. */
+  store: Store;
   redis: boolean;
   /** on: traces exported to a local OTLP sink, metrics enabled; off: OTEL_SDK_DISABLED, METRICS_ENABLED=false. */
   observability: 'on' | 'off';
@@ -42,16 +65,20 @@ export function scenarios(quick: boolean, chunkSize = DEFAULT_CHUNK_SIZE): Scena
   const scale = (items: number): number => (quick ? Math.round(items / 10) : items);
   const a = {
     items: scale(20_000),
+    batches: 1,
     maxWorkers: 100,
     latencyMs: 50,
     chunkSize,
     replicas: 1,
+    store: 'memory',
     redis: false,
     observability: 'on',
     bareReference: false,
     killOwner: false,
   } as const;
   const b = { ...a, items: scale(20_000), maxWorkers: 64, latencyMs: 0 } as const;
+  // Ten batches of 10 workers each: together the 100 calls CXONE_MAX_CONCURRENCY allows.
+  const tenBatches = { ...a, items: scale(1_000_000), batches: 10, maxWorkers: 10, latencyMs: 5 };
   return [
     {
       ...a,
@@ -80,13 +107,36 @@ export function scenarios(quick: boolean, chunkSize = DEFAULT_CHUNK_SIZE): Scena
     },
     {
       ...a,
+      id: 'a-sqlite',
+      store: 'sqlite',
+      description: 'scenario a on the sqlite store (the default without REDIS_URL)',
+    },
+    {
+      ...a,
+      id: 'c-sqlite',
+      store: 'sqlite',
+      items: scale(100_000),
+      latencyMs: 5,
+      description: 'scenario c on the sqlite store',
+    },
+    {
+      ...tenBatches,
+      id: 'ten-sqlite',
+      store: 'sqlite',
+      description:
+        'ten 100,000-item batches accepted at once, sqlite store: does memory stay flat?',
+    },
+    {
+      ...a,
       id: 'redis-a1',
+      store: 'redis',
       redis: true,
       description: 'scenario a on the Redis store, one replica',
     },
     {
       ...a,
       id: 'redis-a2',
+      store: 'redis',
       redis: true,
       replicas: 2,
       description: 'scenario a on the Redis store, two replicas',
@@ -94,6 +144,7 @@ export function scenarios(quick: boolean, chunkSize = DEFAULT_CHUNK_SIZE): Scena
     {
       ...a,
       id: 'failover',
+      store: 'redis',
       redis: true,
       replicas: 2,
       observability: 'off',
@@ -101,10 +152,17 @@ export function scenarios(quick: boolean, chunkSize = DEFAULT_CHUNK_SIZE): Scena
       description:
         'Redis, two replicas: the one running the batch is SIGKILLed; time to its first call on the other',
     },
+    {
+      ...tenBatches,
+      id: 'ten-redis',
+      store: 'redis',
+      redis: true,
+      description: 'ten 100,000-item batches accepted at once, Redis store: does memory stay flat?',
+    },
   ];
 }
 
-/** Little's law: with L calls in flight, each taking W, N items need N × W ÷ L. */
+/** Little's law: with L calls in flight (every batch's workers), each taking W, N items need N × W ÷ L. */
 export function idealSeconds(scenario: Scenario): number {
-  return (scenario.items * scenario.latencyMs) / scenario.maxWorkers / 1000;
+  return (scenario.items * scenario.latencyMs) / (scenario.maxWorkers * scenario.batches) / 1000;
 }

@@ -13,8 +13,11 @@ import { checkRequestShape } from './http/request-shape.js';
 import { DomainError } from './lib/domain-error.js';
 import type { AppConfig } from './config/app-config.js';
 import { HttpTelemetry } from './telemetry/tracing/http-telemetry.js';
+import { intakeGate } from './http/intake-gate.js';
 
 const JSON_TYPES = ['application/json', 'application/*+json'];
+/** Batch bodies larger than this are read one at a time (see intakeGate); smaller ones at once. */
+const LARGE_BATCH_BODY_BYTES = 1024 * 1024;
 
 /** Refuses request bodies that are not JSON (415) instead of silently ignoring them. */
 function requireJsonBodies(req: Request, _res: Response, next: NextFunction): void {
@@ -80,6 +83,7 @@ export async function createApp(
   // Then its caller, before anything reads the body: no key, no upload read.
   app.use(app.get(Authenticator).middleware);
   app.use(requireJsonBodies);
+  app.use('/batch/execute', intakeGate(1, LARGE_BATCH_BODY_BYTES));
   // strict: false: a body that is valid JSON but not an object (`null`, `[]`, `1`) reaches the
   // route, which names the problem ("body: must be a JSON object") instead of the parser calling
   // it invalid JSON. `limit` bounds the body as inflated, whatever its Content-Encoding.

@@ -3,8 +3,11 @@ import type { BatchStore } from '../src/batch/core/batch.store.js';
 import type { BatchMeta, ItemOutcome } from '../src/batch/core/batch.types.js';
 import { InMemoryBatchStore } from '../src/batch/memory/in-memory-batch.store.js';
 import { RedisBatchStore } from '../src/batch/redis/redis-batch.store.js';
+import { SqliteBatchStore } from '../src/batch/sqlite/sqlite-batch.store.js';
+import { SqliteDatabase } from '../src/batch/sqlite/sqlite-database.js';
 import { loadConfig } from '../src/config/load-config.js';
 import { RedisConnection } from '../src/redis/redis.connection.js';
+import { temporaryDataDir } from './helpers/data-dir.js';
 import { describeWithRedis, redisTestSpace } from './helpers/redis.js';
 
 // Steering a batch (retune, failing it on its tolerance, redrive), case for case on every
@@ -233,6 +236,30 @@ describe('InMemoryBatchStore: steering', () => {
   const store = new InMemoryBatchStore(config);
   afterAll(() => store.onModuleDestroy());
   steeringCases(() => store);
+});
+
+describe('SqliteBatchStore: steering (a real file)', () => {
+  const config = loadConfig({
+    CXONE_SIMULATOR: 'true',
+    CXONE_API_URL: 'http://127.0.0.1:9',
+    AUTH_DISABLED: 'true',
+  });
+  const store = new SqliteBatchStore(SqliteDatabase.open(temporaryDataDir()), config);
+  afterAll(() => {
+    store.onModuleDestroy();
+    store.onApplicationShutdown();
+  });
+  steeringCases(() => store);
+
+  it('counts a redriven batch as unfinished again, for its caller too', async () => {
+    const { batchId } = await endedBatch(store);
+    const before = store.unfinishedItems();
+    const callerBefore = await store.unfinishedItemsOf('team-a');
+    await store.redrive(batchId, ['cancelled']);
+    expect(store.unfinishedItems()).toBe(before + 10);
+    expect(await store.unfinishedItemsOf('team-a')).toBe(callerBefore + 10);
+    expect(store.unfinishedBatchIds()).toContain(batchId);
+  });
 });
 
 const describeRedis = await describeWithRedis();

@@ -4,12 +4,16 @@ import { InMemoryBatchStore } from '../src/batch/memory/in-memory-batch.store.js
 import { InMemoryCallbackOutbox } from '../src/batch/memory/in-memory-callback.outbox.js';
 import { RedisBatchStore } from '../src/batch/redis/redis-batch.store.js';
 import { RedisCallbackOutbox } from '../src/batch/redis/redis-callback.outbox.js';
+import { SqliteBatchStore } from '../src/batch/sqlite/sqlite-batch.store.js';
+import { SqliteCallbackOutbox } from '../src/batch/sqlite/sqlite-callback.outbox.js';
+import { SqliteDatabase } from '../src/batch/sqlite/sqlite-database.js';
 import { loadConfig } from '../src/config/load-config.js';
 import { RedisConnection } from '../src/redis/redis.connection.js';
 import {
   describeBatchStoreContract,
   type OpenedBatchStore,
 } from './contracts/batch-store.contract.js';
+import { temporaryDataDir } from './helpers/data-dir.js';
 import {
   describeCallbackOutboxContract,
   type OpenedOutboxStore,
@@ -48,6 +52,26 @@ const openInMemory: OpenStore = async () => {
   };
 };
 
+/** A database file of its own per store, in a fresh temporary directory. */
+const openSqlite: OpenStore = async () => {
+  const config = loadConfig({
+    CXONE_SIMULATOR: 'true',
+    CXONE_API_URL: 'http://127.0.0.1:9',
+    AUTH_DISABLED: 'true',
+  });
+  const database = SqliteDatabase.open(temporaryDataDir());
+  const store = new SqliteBatchStore(database, config);
+  return {
+    store,
+    outbox: new SqliteCallbackOutbox(database),
+    passRetention: () => store.sweep(Date.now() + config.batch.retentionSeconds * 1000),
+    close: async () => {
+      store.onModuleDestroy();
+      store.onApplicationShutdown();
+    },
+  };
+};
+
 /** Retention of one second: keys expire in Redis itself, so the contract waits it out once. */
 const REDIS_RETENTION_SECONDS = 1;
 
@@ -74,6 +98,7 @@ const describeRedis = await describeWithRedis();
 
 const implementations: { name: string; open: OpenStore; describe?: jest.Describe }[] = [
   { name: 'InMemoryBatchStore', open: openInMemory },
+  { name: 'SqliteBatchStore', open: openSqlite },
   { name: 'RedisBatchStore', open: openRedis, describe: describeRedis },
 ];
 

@@ -550,6 +550,7 @@ describe('shutdown (in-memory mode)', () => {
     const { app, url } = await startTestApp({
       CXONE_API_URL: sim.url,
       SHUTDOWN_GRACE_SECONDS: '1',
+      STORE: 'memory',
     });
     const api = apiFor(url);
     try {
@@ -560,7 +561,7 @@ describe('shutdown (in-memory mode)', () => {
       });
       expect(running.status).toBe(202);
       const closing = app.close();
-      // The HTTP server still answers while the queue drains (beforeApplicationShutdown).
+      // The HTTP server still answers while the queue drains (BatchModule's onModuleDestroy).
       await waitFor(
         async () => (await fetch(`${url}/health/ready`)).status === 503,
         2000,

@@ -11,7 +11,7 @@ import { startReceiver } from './helpers/callback-receiver.js';
 import { freePort, waitFor } from './helpers/service-process.js';
 import { startTestApp } from './helpers/test-app.js';
 
-// Callbacks end to end in one process (memory store), over real HTTP: signatures a receiver
+// Callbacks end to end in one process (the default sqlite store), over real HTTP: signatures a receiver
 // verifies (the docs/callbacks.md receiver itself), retries under one webhook-id, failures
 // and their last_error, and the addresses a callback may not reach.
 

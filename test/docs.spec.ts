@@ -15,10 +15,6 @@ const CONFIGURATION = join(ROOT, 'docs', 'configuration.md');
  * env.schema.ts: this test fails while a name is in both.
  */
 const PLANNED: ReadonlySet<string> = new Set([
-  // embedded store (SQLite) and its memory bound
-  'STORE',
-  'DATA_DIR',
-  'MAX_RESULT_BYTES',
   // protecting the CXone tenant
   'CXONE_TENANT_MAX_CONCURRENCY',
   'CXONE_RATE_LIMIT_PER_SECOND',

@@ -111,6 +111,29 @@ describeRedis('RedisBatchStore (real Redis)', () => {
     expect(await other.summary(first.batchId)).toMatchObject({ successful: 1, failed: 0 });
   });
 
+  it('deletes the payloads of a batch whose every item succeeded when it finishes', async () => {
+    const allGood = batchMeta(2);
+    const oneFailed = batchMeta(2);
+    for (const batch of [allGood, oneFailed]) {
+      await store.create(batch, [{ n: 1 }, { n: 2 }]);
+      await store.markRunning(batch.batchId, new Date().toISOString());
+      await store.recordOutcome(batch.batchId, 0, success());
+    }
+    await store.recordOutcome(allGood.batchId, 1, success());
+    await store.recordOutcome(oneFailed.batchId, 1, failed);
+    const payloadsKey = (batchId: string): string =>
+      `${store.keys.prefix}batch:{${batchId}}:payloads`;
+    expect(await redis.exists(payloadsKey(allGood.batchId))).toBe(1);
+    for (const batch of [allGood, oneFailed])
+      await store.markFinished(batch.batchId, new Date().toISOString());
+    expect(await redis.exists(payloadsKey(allGood.batchId))).toBe(0);
+    // The failed item may be redriven: its batch's payloads stay until retention.
+    expect(await redis.exists(payloadsKey(oneFailed.batchId))).toBe(1);
+    expect(
+      (await store.page(allGood.batchId, 0, 2)).items.map((item) => item.outcome?.status),
+    ).toEqual(['success', 'success']);
+  });
+
   it('counts the items of unfinished batches for the intake limit, on every replica', async () => {
     const own = await newStore();
     const a = batchMeta(10);

@@ -2,6 +2,7 @@ import { Module, type DynamicModule, type Provider } from '@nestjs/common';
 import type { AppConfig } from '../config/app-config.js';
 import { CxoneClient } from '../cxone/cxone.client.js';
 import { CxoneModule } from '../cxone/cxone.module.js';
+import { RedisDurabilityCheck } from '../redis/redis-durability.check.js';
 import { RedisModule } from '../redis/redis.module.js';
 import { CallbackDispatcher } from '../callback/core/callback-dispatcher.js';
 import { CallbackOutbox } from '../callback/core/callback-outbox.js';
@@ -22,26 +23,44 @@ import { InMemoryCallbackOutbox } from './memory/in-memory-callback.outbox.js';
 import { RedisBatchQueue } from './redis/redis-batch.queue.js';
 import { RedisBatchStore } from './redis/redis-batch.store.js';
 import { RedisCallbackOutbox } from './redis/redis-callback.outbox.js';
+import { SqliteBatchQueue } from './sqlite/sqlite-batch.queue.js';
+import { SqliteBatchStore } from './sqlite/sqlite-batch.store.js';
+import { SqliteCallbackOutbox } from './sqlite/sqlite-callback.outbox.js';
+import { SqliteDatabase } from './sqlite/sqlite-database.js';
 
 /**
- * Store, queue and callback outbox bindings by configuration: in memory by default, Redis and
- * BullMQ with REDIS_URL. The outbox is the store's: it is written in the step that ends a batch.
+ * Store, queue and callback outbox bindings by STORE: SQLite in DATA_DIR by default, Redis and
+ * BullMQ with REDIS_URL, or memory. The outbox is the store's: it is written in the step that
+ * ends a batch.
  */
 function storageProviders(config: AppConfig): Provider[] {
-  if (config.redis.url) {
-    return [
-      RedisBatchStore,
-      { provide: BatchStore, useExisting: RedisBatchStore },
-      { provide: BatchQueue, useClass: RedisBatchQueue },
-      { provide: CallbackOutbox, useClass: RedisCallbackOutbox },
-    ];
+  switch (config.store) {
+    case 'redis':
+      return [
+        RedisBatchStore,
+        { provide: BatchStore, useExisting: RedisBatchStore },
+        { provide: BatchQueue, useClass: RedisBatchQueue },
+        { provide: CallbackOutbox, useClass: RedisCallbackOutbox },
+        RedisDurabilityCheck,
+      ];
+    case 'sqlite':
+      return [
+        // Opened here, while the module tree is built and before Nest starts: a directory that
+        // cannot be used stops the start with one line (StartupError), not a logged stack.
+        { provide: SqliteDatabase, useValue: SqliteDatabase.open(config.dataDir) },
+        SqliteBatchStore,
+        { provide: BatchStore, useExisting: SqliteBatchStore },
+        { provide: BatchQueue, useClass: SqliteBatchQueue },
+        { provide: CallbackOutbox, useClass: SqliteCallbackOutbox },
+      ];
+    case 'memory':
+      return [
+        InMemoryCallbackOutbox,
+        { provide: CallbackOutbox, useExisting: InMemoryCallbackOutbox },
+        { provide: BatchStore, useClass: InMemoryBatchStore },
+        { provide: BatchQueue, useClass: InMemoryBatchQueue },
+      ];
   }
-  return [
-    InMemoryCallbackOutbox,
-    { provide: CallbackOutbox, useExisting: InMemoryCallbackOutbox },
-    { provide: BatchStore, useClass: InMemoryBatchStore },
-    { provide: BatchQueue, useClass: InMemoryBatchQueue },
-  ];
 }
 
 @Module({})

@@ -5,7 +5,7 @@ import type { AppConfig } from '../config/app-config.js';
 import { ResultCache } from './result-cache.service.js';
 import { createResultCacheStores } from './result-cache.store.js';
 
-function setup(cache: { staleTtlSeconds: number; maxEntries: number }) {
+function setup(cache: { staleTtlSeconds: number; maxEntries: number; maxBytes?: number }) {
   const config = { cache } as AppConfig;
   const manager = createCache({ stores: createResultCacheStores(config) });
   return { results: new ResultCache(manager, config), manager };
@@ -87,6 +87,25 @@ describe('ResultCache', () => {
     expect(await results.getFresh(keys[0])).toEqual({ data: 0 });
     expect(await results.getFresh(keys[1])).toBeUndefined();
     expect(await results.getFresh(keys[149])).toEqual({ data: 149 });
+  });
+
+  it('is bounded in bytes too: large answers push the oldest out, small ones stay many', async () => {
+    const { results } = setup({ staleTtlSeconds: 0, maxEntries: 1000, maxBytes: 1024 * 1024 });
+    const keys = Array.from({ length: 10 }, (_, i) => keyOf(results, { large: i }));
+    // Each answer of 200 kB costs about 400 kB parsed: two fit in 1 MiB, not three.
+    for (const [i, key] of keys.entries()) await results.store(key, { i }, 60, 200_000);
+    expect(await results.getFresh(keys[7])).toBeUndefined();
+    expect(await results.getFresh(keys[8])).toEqual({ data: { i: 8 } });
+    expect(await results.getFresh(keys[9])).toEqual({ data: { i: 9 } });
+    // Measured by its JSON when the size is not given.
+    const small = Array.from({ length: 500 }, (_, i) => keyOf(results, { small: i }));
+    for (const [i, key] of small.entries()) await results.store(key, { i }, 60);
+    expect(await results.getFresh(small[0])).toEqual({ data: { i: 0 } });
+    // An answer larger than the whole bound is not kept (and pushes nothing out).
+    const huge = keyOf(results, { huge: true });
+    await results.store(huge, 'x', 60, 2 * 1024 * 1024);
+    expect(await results.getFresh(huge)).toBeUndefined();
+    expect(await results.getFresh(small[499])).toEqual({ data: { i: 499 } });
   });
 
   it('turns store failures into misses instead of failing the call', async () => {

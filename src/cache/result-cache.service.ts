@@ -4,9 +4,13 @@ import type { Cache } from 'cache-manager';
 import { hash } from 'node:crypto';
 import { AppConfig } from '../config/app-config.js';
 
-/** What is stored: a wrapper, so a cached `null` result is told apart from a miss. */
+/**
+ * What is stored: a wrapper, so a cached `null` result is told apart from a miss; `bytes` (the
+ * answer's size as CXone sent it) sizes the entry in the in-process cache's byte bound.
+ */
 interface Stored {
   data: unknown;
+  bytes?: number;
 }
 
 const WARN_EVERY_MS = 60_000;
@@ -56,9 +60,12 @@ export class ResultCache {
     return this.read(`stale:${key}`);
   }
 
-  /** Records a success: fresh entry for `ttlSeconds` (if > 0), stale entry always. */
-  async store(key: string, data: unknown, ttlSeconds: number): Promise<void> {
-    const value: Stored = { data };
+  /**
+   * Records a success: fresh entry for `ttlSeconds` (if > 0), stale entry always. `bytes`: the
+   * answer's size, when known (else the in-process cache measures the data itself).
+   */
+  async store(key: string, data: unknown, ttlSeconds: number, bytes?: number): Promise<void> {
+    const value: Stored = bytes === undefined ? { data } : { data, bytes };
     const entries: { key: string; value: Stored; ttl: number }[] = [];
     if (ttlSeconds > 0) entries.push({ key: `result:${key}`, value, ttl: ttlSeconds * 1000 });
     if (this.staleTtlMs > 0) entries.push({ key: `stale:${key}`, value, ttl: this.staleTtlMs });
@@ -75,7 +82,8 @@ export class ResultCache {
 
   private async read(key: string): Promise<{ data: unknown } | undefined> {
     try {
-      return await this.cache.get<Stored>(key);
+      const stored = await this.cache.get<Stored>(key);
+      return stored === undefined ? undefined : { data: stored.data };
     } catch (error) {
       this.warn('read', error);
       return undefined;

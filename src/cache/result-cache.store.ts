@@ -1,7 +1,7 @@
 import KeyvRedis, { type KeyvRedisOptions, type RedisClientConnectionType } from '@keyv/redis';
-import { createKeyv } from 'cacheable';
 import { Keyv } from 'keyv';
 import type { AppConfig } from '../config/app-config.js';
+import { ByteBoundedLru } from './byte-bounded-lru.js';
 
 /** While Redis cannot be reached at start, a cache call gives up after this (a miss, not a hang). */
 const REDIS_CONNECT_TIMEOUT_MS = 300;
@@ -30,9 +30,31 @@ class SharedConnectKeyvRedis extends KeyvRedis<unknown> {
   }
 }
 
+/** Per entry beyond its answer: the key, the wrapper objects, the Map's own slot. */
+const ENTRY_OVERHEAD_BYTES = 256;
+/** A parsed answer takes more room in the heap than its JSON text (objects, hidden classes). */
+const PARSED_PER_TEXT_BYTE = 2;
+/** CACHE_MAX_BYTES when a test hands in a config without it. */
+const DEFAULT_MAX_BYTES = 32 * 1024 * 1024;
+
+/**
+ * The estimated heap cost of an in-process entry: Keyv's `{value: {data, bytes}, expires}`,
+ * where `bytes` is the size of CXone's answer as it arrived (ResultCache.store); an entry
+ * stored without it is measured by its JSON.
+ */
+export function entrySize(key: string, entry: unknown): number {
+  const stored = (entry as { value?: { data?: unknown; bytes?: number } } | undefined)?.value;
+  const text =
+    typeof stored?.bytes === 'number'
+      ? stored.bytes
+      : (JSON.stringify(stored?.data ?? null)?.length ?? 0);
+  return key.length + PARSED_PER_TEXT_BYTE * text + ENTRY_OVERHEAD_BYTES;
+}
+
 /**
  * The one place that decides where cached results live: an in-process LRU bounded by
- * CACHE_MAX_ENTRIES (fresh and stale entries together, values kept by reference), or with
+ * CACHE_MAX_ENTRIES and CACHE_MAX_BYTES (fresh and stale entries together, values kept by
+ * reference), or with
  * REDIS_URL a Keyv Redis store shared by every replica, under `<REDIS_KEY_PREFIX>cache::`,
  * entries expiring by their own TTL.
  */
@@ -64,6 +86,18 @@ export function createResultCacheStores(config: AppConfig): Keyv[] {
     keyv.on('error', () => undefined);
     return [keyv];
   }
-  // One map (no key hashing to pick a shard): CACHE_MAX_ENTRIES stays below a Map's limit.
-  return [createKeyv({ lruSize: config.cache.maxEntries, storeHashSize: 1, checkInterval: 0 })];
+  const lru = new ByteBoundedLru(
+    config.cache.maxEntries,
+    config.cache.maxBytes ?? DEFAULT_MAX_BYTES,
+    entrySize,
+  );
+  // Values by reference (no serialising), keys as given (no namespace prefix). Keyv takes any
+  // store with get/set/delete/clear; its types only name Map for that.
+  const keyv = new Keyv(lru as unknown as Map<string, unknown>, {
+    namespace: undefined,
+    useKeyPrefix: false,
+  });
+  keyv.serialize = undefined;
+  keyv.deserialize = undefined;
+  return [keyv];
 }

@@ -4,6 +4,7 @@ import type {
   CXONE_GRANT_TYPES,
   LOG_LEVELS,
   OTLP_PROTOCOLS,
+  STORES,
   TRACE_SAMPLERS,
 } from './env.schema.js';
 
@@ -70,13 +71,27 @@ export class AppConfig {
     /** A timeout of a call given less than this is the caller's choice, not a failure of CXone. */
     minTimeoutMs: number;
   };
-  cache: { staleTtlSeconds: number; maxEntries: number };
+  cache: {
+    staleTtlSeconds: number;
+    maxEntries: number;
+    /** CACHE_MAX_BYTES: the in-process cache's bound in (estimated) bytes, fresh and stale entries together. */
+    maxBytes: number;
+  };
+  /**
+   * Where batches are kept: `sqlite` (one process, a database file in `dataDir`), `memory` (one
+   * process, nothing kept over a restart) or `redis` (every replica, REDIS_URL).
+   */
+  store: (typeof STORES)[number];
+  /** DATA_DIR resolved to an absolute path: the `sqlite` store's directory. */
+  dataDir: string;
   batch: {
     maxItems: number;
     maxWorkersPerBatch: number;
     maxBodyBytes: number;
     retentionSeconds: number;
     maxQueuedItems: number;
+    /** MAX_RESULT_BYTES: the largest CXone answer kept for one item; a larger one fails it. */
+    maxResultBytes: number;
   };
   redis: {
     url?: string;

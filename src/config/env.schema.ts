@@ -39,6 +39,8 @@ const accessKeyRequired = ({ object }: { object: object }): string =>
   `is required when CXONE_GRANT_TYPE=${(object as EnvDto).CXONE_GRANT_TYPE}`;
 const clientRequired = 'is required (unless CXONE_SIMULATOR=true or CXONE_GRANT_TYPE=access_key)';
 
+/** Where batches are kept (STORE); unset: `redis` with REDIS_URL, else `sqlite`. */
+export const STORES = ['memory', 'sqlite', 'redis'] as const;
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 /** OTLP transports the trace exporter speaks; `http/protobuf` is the OpenTelemetry default. */
 export const OTLP_PROTOCOLS = ['http/protobuf', 'http/json', 'grpc'] as const;
@@ -129,6 +131,21 @@ export class EnvDto {
   @Max(31536000)
   BATCH_RETENTION_SECONDS?: number;
   @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(100000000) MAX_QUEUED_ITEMS?: number;
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1024)
+  @Max(67108864)
+  MAX_RESULT_BYTES?: number;
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1048576)
+  @Max(17179869184)
+  CACHE_MAX_BYTES?: number;
+
+  @IsOptional() @IsIn(STORES) STORE?: (typeof STORES)[number];
+  @IsOptional() @IsString() @MinLength(1) DATA_DIR?: string;
 
   @IsOptional()
   @IsUrl({ require_tld: false, require_protocol: true, protocols: ['redis', 'rediss'] })

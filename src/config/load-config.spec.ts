@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { ConfigError, loadConfig } from './load-config.js';
 
 const base = {
@@ -22,6 +22,48 @@ function problemOf(env: Record<string, string | undefined>): string {
 }
 
 describe('loadConfig', () => {
+  it('picks the store: sqlite in ./data by default, redis with REDIS_URL, or as STORE says', () => {
+    const embedded = loadConfig(base);
+    expect(embedded.store).toBe('sqlite');
+    expect(embedded.dataDir).toBe(resolve('data'));
+    expect(loadConfig({ ...base, DATA_DIR: 'var/orchestrator' }).dataDir).toBe(
+      resolve('var/orchestrator'),
+    );
+    expect(loadConfig({ ...base, REDIS_URL: 'redis://127.0.0.1:6379' }).store).toBe('redis');
+    expect(loadConfig({ ...base, STORE: 'memory' }).store).toBe('memory');
+    expect(
+      loadConfig({ ...base, REDIS_URL: 'redis://127.0.0.1:6379', STORE: 'sqlite' }).store,
+    ).toBe('sqlite');
+    expect(problemOf({ ...base, STORE: 'postgres' })).toMatch(
+      /^Invalid configuration: STORE must be one of the following values: memory, sqlite, redis \(got "postgres"\)$/,
+    );
+    expect(problemOf({ ...base, STORE: 'redis' })).toBe(
+      'Invalid configuration: STORE is redis but REDIS_URL is not set',
+    );
+  });
+
+  it('bounds results and the cache in bytes', () => {
+    const config = loadConfig(base);
+    expect(config.batch.maxResultBytes).toBe(1048576);
+    expect(config.cache.maxBytes).toBe(32 * 1024 * 1024);
+    expect(loadConfig({ ...base, MAX_RESULT_BYTES: '4096' }).batch.maxResultBytes).toBe(4096);
+    expect(problemOf({ ...base, MAX_RESULT_BYTES: '10' })).toMatch(
+      /^Invalid configuration: MAX_RESULT_BYTES/,
+    );
+    expect(problemOf({ ...base, CACHE_MAX_BYTES: 'lots' })).toMatch(
+      /^Invalid configuration: CACHE_MAX_BYTES must be an integer/,
+    );
+  });
+
+  it('takes defaults under the environment and overrides over it', () => {
+    const config = loadConfig(
+      { ...base, DATA_DIR: '/srv/mine', PORT: '4000' },
+      { PORT: '5000' },
+      { DATA_DIR: '/srv/default', STORE: 'memory' },
+    );
+    expect(config).toMatchObject({ dataDir: '/srv/mine', port: 5000, store: 'memory' });
+  });
+
   it('applies the contract defaults and URL templates', () => {
     const config = loadConfig(base);
     expect(config.port).toBe(3000);

@@ -10,6 +10,7 @@ import {
   parseApiKeysVariable,
   type ApiKeyEntry,
 } from './api-keys.js';
+import { resolve } from 'node:path';
 import { AppConfig } from './app-config.js';
 import { CXONE_AREAS, EnvDto } from './env.schema.js';
 
@@ -289,6 +290,14 @@ function accessKeyEndpoints(dto: EnvDto): { apiUrl?: string; tokenUrl: string } 
   };
 }
 
+/** STORE, or its default: `redis` with REDIS_URL, else `sqlite`. `redis` needs REDIS_URL. */
+function storeOf(dto: EnvDto): AppConfig['store'] {
+  const store = dto.STORE ?? (dto.REDIS_URL ? 'redis' : 'sqlite');
+  if (store === 'redis' && !dto.REDIS_URL)
+    throw new ConfigError('STORE', 'is redis but REDIS_URL is not set');
+  return store;
+}
+
 function list(value: string | undefined): string[] {
   return (value ?? '')
     .split(',')
@@ -297,14 +306,18 @@ function list(value: string | undefined): string[] {
 }
 
 /**
- * Validates the environment and builds the typed configuration.
- * Throws `ConfigError` naming the first bad variable.
+ * Validates the environment and builds the typed configuration: `defaults` under the
+ * environment, `overrides` over it. Throws `ConfigError` naming the first bad variable.
  */
 export function loadConfig(
   env: Record<string, string | undefined> = process.env,
   overrides: Record<string, string> = {},
+  defaults: Record<string, string> = {},
 ): AppConfig {
-  if (Object.keys(overrides).length > 0) env = { ...env, ...overrides };
+  if (Object.keys(overrides).length > 0 || Object.keys(defaults).length > 0) {
+    const set = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined));
+    env = { ...defaults, ...set, ...overrides };
+  }
   const present = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== ''));
   const dto = plainToInstance(EnvDto, present, { excludeExtraneousValues: false });
   const errors = validateSync(dto, { skipMissingProperties: false, forbidUnknownValues: false });
@@ -396,13 +409,17 @@ export function loadConfig(
     cache: {
       staleTtlSeconds: dto.STALE_TTL_SECONDS ?? 86400,
       maxEntries: dto.CACHE_MAX_ENTRIES ?? 100000,
+      maxBytes: dto.CACHE_MAX_BYTES ?? 32 * 1024 * 1024,
     },
+    store: storeOf(dto),
+    dataDir: resolve(dto.DATA_DIR ?? './data'),
     batch: {
       maxItems: dto.MAX_BATCH_ITEMS ?? 100000,
       maxWorkersPerBatch: dto.MAX_WORKERS_PER_BATCH ?? 256,
       maxBodyBytes: dto.MAX_BODY_BYTES ?? 50 * 1024 * 1024,
       retentionSeconds: dto.BATCH_RETENTION_SECONDS ?? 86400,
       maxQueuedItems: dto.MAX_QUEUED_ITEMS ?? 2000000,
+      maxResultBytes: dto.MAX_RESULT_BYTES ?? 1024 * 1024,
     },
     redis: {
       url: dto.REDIS_URL,

@@ -19,6 +19,15 @@ function noResponse(code: string): AxiosError {
 }
 
 describe('classifyFailure', () => {
+  it('names an answer over MAX_RESULT_BYTES RESPONSE_TOO_LARGE, keeping its status', () => {
+    const error = Object.assign(noResponse('ERR_RESPONSE_TOO_LARGE'), { status: 200, limit: 1024 });
+    expect(classifyFailure(error, 1)).toEqual({
+      code: 'RESPONSE_TOO_LARGE',
+      message: "CXone's answer is larger than MAX_RESULT_BYTES (1024 bytes); not kept",
+      upstreamStatus: 200,
+    });
+  });
+
   it('maps statuses to codes, keeping the status and the upstream message', () => {
     expect(classifyFailure(httpError(404, '{"message":"no such action"}'), 1)).toEqual({
       code: 'UPSTREAM_4XX',

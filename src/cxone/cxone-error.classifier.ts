@@ -1,5 +1,6 @@
 import { isAxiosError } from 'axios';
 import { DomainError, type ErrorCode } from '../lib/domain-error.js';
+import { RESPONSE_TOO_LARGE } from './transport/node-http.adapter.js';
 
 export interface ClassifiedFailure {
   code: ErrorCode;
@@ -37,6 +38,14 @@ export function classifyFailure(
     return { code: 'INTERNAL', message: 'unexpected error in the CXone client' };
 
   const response = error.response;
+  if (error.code === RESPONSE_TOO_LARGE) {
+    const { status, limit } = error as { status?: number; limit?: number };
+    return {
+      code: 'RESPONSE_TOO_LARGE',
+      message: `CXone's answer is larger than MAX_RESULT_BYTES (${limit ?? '?'} bytes); not kept`,
+      upstreamStatus: status,
+    };
+  }
   if (response === undefined) {
     const code = error.code ?? 'unknown';
     if (code === 'ERR_CANCELED') return { code: 'CANCELLED', message: 'call cancelled' };

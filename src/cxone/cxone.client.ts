@@ -36,6 +36,12 @@ const FALLBACK_CODES: ReadonlySet<string> = new Set(['TIMEOUT', 'CIRCUIT_OPEN', 
 const BREAKER_FAILURES: ReadonlySet<string> = new Set(['TIMEOUT', 'NETWORK', 'UPSTREAM_5XX']);
 
 const NOT_CALLED = { attempts: 0, latencyMs: 0 };
+
+/** CXone's parsed answer and the length of its text (which sizes its cache entry). */
+interface Answer {
+  data: unknown;
+  bytes: number;
+}
 const MAX_TIMEOUT_MS = 600_000;
 
 /**
@@ -142,8 +148,9 @@ export class CxoneClient implements OnApplicationShutdown {
       options.itemIndex,
     );
     let data: unknown;
+    let bytes: number;
     try {
-      data = await this.send(actionId, body, options, call);
+      ({ data, bytes } = await this.send(actionId, body, options, call));
     } catch (error) {
       const failure = classifyFailure(error, call.attempts, this.redact);
       await this.recordOutcome(actionId, permit, failure, options.timeoutMs);
@@ -155,7 +162,7 @@ export class CxoneClient implements OnApplicationShutdown {
     // awaited, so the next identical call finds it.
     void this.breaker.recordSuccess(actionId, permit);
     if (key !== undefined) {
-      const stored = this.cache.store(key, data, ttlSeconds);
+      const stored = this.cache.store(key, data, ttlSeconds, bytes);
       if (ttlSeconds > 0) await stored;
     }
     return { data, cached: false, attempts: call.attempts, latencyMs: call.lastLatencyMs };
@@ -175,7 +182,7 @@ export class CxoneClient implements OnApplicationShutdown {
     this.spanIdSource = source;
   }
 
-  /** After the batch queue has drained (beforeApplicationShutdown): calls in flight still need the pool. */
+  /** After the batch queue has drained (BatchModule's onModuleDestroy): calls in flight still need the pool. */
   async onApplicationShutdown(): Promise<void> {
     await (this.axios.defaults.adapter as Partial<ClosableAdapter> | undefined)?.close?.();
   }
@@ -185,7 +192,7 @@ export class CxoneClient implements OnApplicationShutdown {
     body: string,
     options: ExecuteOptions,
     call: CxoneCall,
-  ): Promise<unknown> {
+  ): Promise<Answer> {
     const encodedId = encodeURIComponent(actionId);
     // The token first: with the access-key grant its answer may be what names the API base.
     const token = this.tokens.peek() ?? (await this.tokens.getToken());
@@ -208,7 +215,7 @@ export class CxoneClient implements OnApplicationShutdown {
     token: string,
     options: ExecuteOptions,
     call: CxoneCall,
-  ): Promise<unknown> {
+  ): Promise<Answer> {
     // request() rather than post(): post() merges its config once more before request() does.
     const headers: Record<string, string> = {
       Authorization: `Bearer ${token}`,
@@ -227,9 +234,9 @@ export class CxoneClient implements OnApplicationShutdown {
       cxoneCall: call,
     });
     const text = response.data;
-    if (response.status === 204 && text === '') return null;
+    if (response.status === 204 && text === '') return { data: null, bytes: 0 };
     try {
-      return JSON.parse(text);
+      return { data: JSON.parse(text) as unknown, bytes: text.length };
     } catch {
       throw new InvalidUpstreamJsonError(response.status);
     }

@@ -5,9 +5,6 @@ import { continuations } from './transport/turn-budget.js';
 import type { AppConfig } from '../config/app-config.js';
 import { nodeHttpAdapter } from './transport/node-http.adapter.js';
 
-/** Largest CXone answer accepted; a bigger one fails the call instead of exhausting memory. */
-const MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
-
 /**
  * The axios instance for CXone: node:http keep-alive agents bounded by CXONE_MAX_CONCURRENCY, bodies
  * sent as the client serialised them and received as text (the client parses them, so a
@@ -15,10 +12,12 @@ const MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
  * forwarded to another host), timeouts reported as ETIMEDOUT.
  */
 export function cxoneHttpOptions(config: AppConfig): HttpModuleOptions {
+  // MAX_RESULT_BYTES: a larger answer fails its item (RESPONSE_TOO_LARGE), read no further.
+  const maxResponseBytes = config.batch.maxResultBytes;
   return {
     adapter: nodeHttpAdapter({
       connections: config.cxone.maxConcurrency,
-      maxResponseBytes: MAX_RESPONSE_BYTES,
+      maxResponseBytes,
       handOn: continuations.run,
       dispatch: outgoing.run,
       ...(config.proxy ? { proxyEnv: config.proxy } : {}),
@@ -29,7 +28,7 @@ export function cxoneHttpOptions(config: AppConfig): HttpModuleOptions {
     // for every transform it calls.
     transformRequest: [],
     transformResponse: [],
-    maxContentLength: MAX_RESPONSE_BYTES,
+    maxContentLength: maxResponseBytes,
     headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
   };
 }

@@ -4,7 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createApp } from '../app.factory.js';
 import { ConfigError, loadConfig } from '../config/load-config.js';
+import { StartupError } from '../lib/startup-error.js';
 import { startSimulator } from '../simulator/simulator.server.js';
+
+/** Where the demo keeps its batches (relative to the working directory), unless DATA_DIR is set. */
+const DEMO_DATA_DIR = './data/demo';
 
 /** Fault profiles of the demo's simulated actions. */
 const DEMO_PROFILES = {
@@ -38,18 +42,31 @@ async function demo(): Promise<void> {
   const sim = await startSimulator({ port: 0, profiles: DEMO_PROFILES });
   let config;
   try {
-    config = loadConfig(undefined, {
-      CXONE_API_URL: sim.url,
-      CXONE_SIMULATOR: 'true',
-      AUTH_DISABLED: 'true',
-      LOG_PRETTY: 'true',
-    });
+    config = loadConfig(
+      undefined,
+      {
+        CXONE_API_URL: sim.url,
+        CXONE_SIMULATOR: 'true',
+        AUTH_DISABLED: 'true',
+        LOG_PRETTY: 'true',
+      },
+      // The embedded store in a folder of the demo's own, unless the environment names others.
+      { STORE: 'sqlite', DATA_DIR: DEMO_DATA_DIR },
+    );
   } catch (error) {
     process.stderr.write(`${error instanceof ConfigError ? error.message : String(error)}\n`);
     await sim.close();
     process.exit(1);
   }
-  const app = await createApp(config);
+  let app;
+  try {
+    app = await createApp(config);
+  } catch (error) {
+    await sim.close();
+    if (!(error instanceof StartupError)) throw error;
+    process.stderr.write(`${error.message}\n`);
+    process.exit(1);
+  }
   await app.listen(config.port);
   const base = `http://localhost:${config.port}`;
   const sampleCsv = writeSampleCsv(500);
@@ -68,6 +85,9 @@ async function demo(): Promise<void> {
       `  Orchestrator:     ${base}`,
       `  Web console:      ${base}/console   (auth is off: no key needed)`,
       `  Swagger UI:       ${base}/docs`,
+      config.store === 'sqlite'
+        ? `  Batches kept in:  ${config.dataDir}  (delete it to start afresh)`
+        : `  Batches kept in:  ${config.store === 'redis' ? 'Redis' : 'memory (lost at exit)'}`,
       '',
       '  Run a CSV through a flaky action (429s, 500s and hangs) with the command-line client,',
       '  from another terminal in this directory, and watch it in the console too:',

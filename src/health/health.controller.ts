@@ -50,8 +50,12 @@ export class HealthController {
     const checks = this.readiness.entries().map(([name, check]) => async () => {
       const indicator = this.indicators.check(name);
       try {
-        await within(check(), CHECK_TIMEOUT_MS, `no answer within ${CHECK_TIMEOUT_MS} ms`);
-        return indicator.up();
+        const details = await within(
+          check(),
+          CHECK_TIMEOUT_MS,
+          `no answer within ${CHECK_TIMEOUT_MS} ms`,
+        );
+        return indicator.up(details ?? undefined);
       } catch (error) {
         return indicator.down({ reason: error instanceof Error ? error.message : String(error) });
       }

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 
-export type ReadinessCheck = () => Promise<void>;
+/** Throws to say "not ready"; may resolve with details shown in `/health/ready`'s body. */
+export type ReadinessCheck = () => Promise<void | Record<string, unknown>>;
 
 /**
  * What `/health/ready` asks: whether the process is draining, and the checks that modules

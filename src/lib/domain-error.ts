@@ -9,6 +9,7 @@ export type ErrorCode =
   | 'AUTH_FAILED'
   | 'NETWORK'
   | 'CANCELLED'
+  | 'RESPONSE_TOO_LARGE'
   | 'INTERNAL'
   // request-level errors
   | 'VALIDATION_FAILED'

@@ -183,7 +183,7 @@ export class RedisConnection implements OnModuleInit, OnApplicationShutdown {
     }
   }
 
-  /** After the batch queue has drained (beforeApplicationShutdown), so outcomes can still be written. */
+  /** After the batch queue has drained (BatchModule's onModuleDestroy), so outcomes can still be written. */
   async onApplicationShutdown(): Promise<void> {
     this.closing = true;
     try {

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { apiFor, type Api } from './api.js';
+import { withDataDir } from './data-dir.js';
 
 // A service process (`node dist/main.js`) for the tests that need one of their own: several
 // replicas, a kill, or process-wide settings such as an outbound proxy.
@@ -35,11 +36,14 @@ export interface ServiceProcess {
   /** Everything the process wrote, for failure messages. */
   output(): string;
   kill(signal?: NodeJS.Signals): Promise<void>;
+  /** Resolves with the exit code (null when a signal ended it) once the process has ended. */
+  exited: Promise<number | null>;
 }
 
 /**
- * `node dist/main.js` with `env` (on top of a minimal base), ready once /health/live answers;
- * `nodeArgs` go to node before the script (`--inspect=127.0.0.1:0` for `blockEventLoop`).
+ * `node dist/main.js` with `env` (on top of a minimal base; the sqlite store in a fresh directory
+ * unless `env` names one or another store), ready once /health/live answers; `nodeArgs` go to
+ * node before the script (`--inspect=127.0.0.1:0` for `blockEventLoop`).
  */
 export async function startService(
   env: Record<string, string>,
@@ -47,25 +51,26 @@ export async function startService(
 ): Promise<ServiceProcess> {
   const port = await freePort();
   const child = spawn(process.execPath, [...nodeArgs, 'dist/main.js'], {
-    env: {
+    env: withDataDir({
       PATH: process.env.PATH ?? '',
       CXONE_SIMULATOR: 'true',
       AUTH_DISABLED: 'true',
       LOG_LEVEL: 'warn',
       PORT: String(port),
       ...env,
-    },
+    }),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
   child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
   const url = `http://127.0.0.1:${port}`;
   const service: ServiceProcess = {
     url,
     pid: child.pid ?? -1,
     output: () => output,
+    exited,
     async kill(signal = 'SIGKILL') {
       if (child.exitCode !== null || child.signalCode !== null) return;
       child.kill(signal);
@@ -89,6 +94,35 @@ export async function startService(
     throw error;
   }
   return service;
+}
+
+/**
+ * `node dist/main.js` expected to refuse its start: its exit code and what it wrote to stdout and
+ * stderr (the base environment as in `startService`).
+ */
+export async function failedStart(
+  env: Record<string, string>,
+  timeoutMs = 15000,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, ['dist/main.js'], {
+    env: withDataDir({
+      PATH: process.env.PATH ?? '',
+      CXONE_SIMULATOR: 'true',
+      AUTH_DISABLED: 'true',
+      LOG_LEVEL: 'warn',
+      PORT: String(await freePort()),
+      ...env,
+    }),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  clearTimeout(timer);
+  return { code, stdout, stderr };
 }
 
 /** A JSON client for a service process started with AUTH_DISABLED=true. */

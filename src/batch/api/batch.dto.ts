@@ -283,6 +283,7 @@ export class ItemDto {
       'AUTH_FAILED',
       'NETWORK',
       'CANCELLED',
+      'RESPONSE_TOO_LARGE',
       'INTERNAL',
     ],
   })

@@ -180,7 +180,7 @@ export class RedisBatchQueue
   }
 
   /**
-   * Drains here rather than only when BatchLifecycle calls close() (beforeApplicationShutdown):
+   * Drains here as well as when BatchLifecycle calls close() (both on module destroy):
    * Nest destroys this module before the ones it imports, so the CXone client and the cache are
    * still open while the calls in flight finish. close() then returns the same drain.
    */

@@ -11,9 +11,11 @@
 /**
  * Stamps finishedAt, starts the retention clock on every key and releases the intake counts, the
  * service's and the caller's. A batch stored before batches had callers has no `caller` field and
- * its `unfinished` member no caller part. For a batch with a callback_url, writes its callback
- * delivery (replacing an earlier end's): the batch's final status and counts, due at once. The
- * meta's `doc` is the JSON of the meta's unchanging part (callbackUrl in its options).
+ * its `unfinished` member no caller part. The payloads go at once when every item succeeded (none
+ * can run again); otherwise they stay for a redrive of the failed ones until retention. For a
+ * batch with a callback_url, writes its callback delivery (replacing an earlier end's): the
+ * batch's final status and counts, due at once. The meta's `doc` is the JSON of the meta's
+ * unchanging part (callbackUrl in its options).
  */
 const FINISH = `
 local function writeCallback(retentionSeconds, batchId, deliveryId, nowMs)
@@ -39,6 +41,9 @@ local function finish(finishedAt, retentionSeconds, batchId, deliveryId, nowMs)
   redis.call('HSET', KEYS[1], 'finishedAt', finishedAt)
   for i = 1, 11 do redis.call('EXPIRE', KEYS[i], retentionSeconds) end
   local total = tonumber(redis.call('HGET', KEYS[1], 'total') or '0')
+  if tonumber(redis.call('HGET', KEYS[1], 'successful') or '0') == total then
+    redis.call('UNLINK', KEYS[2])
+  end
   local caller = redis.call('HGET', KEYS[1], 'caller')
   local member = batchId .. ':' .. total
   if caller then member = member .. ':' .. caller end

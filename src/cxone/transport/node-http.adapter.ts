@@ -88,6 +88,12 @@ function targetCache(): (config: InternalAxiosRequestConfig) => Target {
 type Interruption = 'timeout' | 'cancel' | 'too-large';
 
 /**
+ * The code of the error for a 2xx answer larger than the limit (read no further than the limit):
+ * not a network failure, and not retried (the same call would answer the same).
+ */
+export const RESPONSE_TOO_LARGE = 'ERR_RESPONSE_TOO_LARGE';
+
+/**
  * Sends axios requests over `node:http` keep-alive agents instead of axios's own http adapter,
  * whose redirect following, proxies, streams and decompression (none of which CXone calls use)
  * cost CPU on every call. The interceptors, axios-retry and error shapes stay axios's. A socket
@@ -157,14 +163,7 @@ export function nodeHttpAdapter(options: NodeHttpAdapterOptions): ClosableAdapte
         } else if (interruption === 'cancel') {
           fail(new CanceledError(undefined, config, request));
         } else if (interruption === 'too-large') {
-          fail(
-            new AxiosError(
-              `maxContentLength size of ${limit} exceeded`,
-              AxiosError.ERR_BAD_RESPONSE,
-              config,
-              request,
-            ),
-          );
+          fail(tooLarge());
         } else {
           fail(new AxiosError('socket hang up', 'ECONNRESET', config, request));
         }
@@ -177,8 +176,44 @@ export function nodeHttpAdapter(options: NodeHttpAdapterOptions): ClosableAdapte
         else reportClosed();
       };
       const onExternalAbort = (): void => interrupt('cancel');
+      let answerStatus = 0;
+      /**
+       * A 2xx answer over the limit is RESPONSE_TOO_LARGE, with its status (CXone did answer); any
+       * other answer fails by its status as usual, without the body that was not read.
+       */
+      const tooLarge = (): AxiosError => {
+        const status = answerStatus;
+        const validate = config.validateStatus;
+        if (validate && !validate(status)) {
+          const response: AxiosResponse<string> = {
+            data: '',
+            status,
+            statusText: '',
+            headers: new AxiosHeaders(),
+            config,
+            request,
+          };
+          return new AxiosError(
+            `Request failed with status code ${status}`,
+            status >= 500 ? AxiosError.ERR_BAD_RESPONSE : AxiosError.ERR_BAD_REQUEST,
+            config,
+            request,
+            response,
+          );
+        }
+        return Object.assign(
+          new AxiosError(
+            `maxContentLength size of ${limit} exceeded`,
+            RESPONSE_TOO_LARGE,
+            config,
+            request,
+          ),
+          { status, limit },
+        );
+      };
 
       const onResponse = (answer: IncomingMessage): void => {
+        answerStatus = answer.statusCode ?? 0;
         const declared = Number(answer.headers['content-length']);
         if (Number.isFinite(declared) && declared > limit) {
           interrupt('too-large');
