@@ -26,6 +26,7 @@ import {
 } from './proc-stats.js';
 import { RedisProbe } from './redis-probe.js';
 import type { RunFigures } from './repeat.js';
+import type { TenantFigures } from './tenant-scenario.js';
 import { idealSeconds, type Scenario, type Store } from './scenarios.js';
 import { percentile, round } from './stats.js';
 
@@ -137,6 +138,8 @@ export interface ScenarioResult {
   repeated_calls?: number;
   /** With --repeat: each run's own figures (the ones above are their medians). */
   runs?: RunFigures[];
+  /** Tenant scenarios: each run's figures, adaptation on (the scenario's) and off beside it. */
+  tenant?: TenantFigures;
   notes: string[];
 }
 
@@ -364,7 +367,7 @@ export async function runScenario(scenario: Scenario, ctx: RunContext): Promise<
   }
 }
 
-function baseEnv(): Record<string, string> {
+export function baseEnv(): Record<string, string> {
   // Exactly the variables named here: a developer's own REDIS_URL or API_KEYS must not leak in.
   return {
     PATH: process.env.PATH ?? '/usr/bin:/bin',
@@ -459,7 +462,7 @@ export async function connectRedis(): Promise<RedisProbe> {
  * A failure names any process that died meanwhile, with its last lines. In Redis mode a failure
  * says the mode is not working yet: the scenario is skipped, not failed.
  */
-function explainFailure(
+export function explainFailure(
   scenario: Scenario,
   processes: readonly ManagedProcess[],
   error: unknown,
@@ -475,7 +478,7 @@ function explainFailure(
   return Object.assign(explained, { explained: true });
 }
 
-async function failOrSkip<T>(
+export async function failOrSkip<T>(
   scenario: Scenario,
   processes: readonly ManagedProcess[],
   what: string,

@@ -3,10 +3,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { InMemoryBatchStore } from '../src/batch/memory/in-memory-batch.store.js';
 import { InMemoryCallbackOutbox } from '../src/batch/memory/in-memory-callback.outbox.js';
 import { RedisBatchStore } from '../src/batch/redis/redis-batch.store.js';
-import { RedisCallbackOutbox } from '../src/batch/redis/redis-callback.outbox.js';
 import { SqliteBatchStore } from '../src/batch/sqlite/sqlite-batch.store.js';
 import { SqliteCallbackOutbox } from '../src/batch/sqlite/sqlite-callback.outbox.js';
 import { SqliteDatabase } from '../src/batch/sqlite/sqlite-database.js';
+import { RedisCallbackOutbox } from '../src/batch/redis/redis-callback.outbox.js';
 import { loadConfig } from '../src/config/load-config.js';
 import { RedisConnection } from '../src/redis/redis.connection.js';
 import {
@@ -60,10 +60,11 @@ const openSqlite: OpenStore = async () => {
     AUTH_DISABLED: 'true',
   });
   const database = SqliteDatabase.open(temporaryDataDir());
-  const store = new SqliteBatchStore(database, config);
+  const outbox = new SqliteCallbackOutbox(database);
+  const store = new SqliteBatchStore(database, config, undefined, outbox);
   return {
     store,
-    outbox: new SqliteCallbackOutbox(database),
+    outbox,
     passRetention: () => store.sweep(Date.now() + config.batch.retentionSeconds * 1000),
     close: async () => {
       store.onModuleDestroy();

@@ -1,3 +1,4 @@
+import { Logger } from '@nestjs/common';
 import { startSimulator, type SimulatorHandle } from '../src/simulator/simulator.server.js';
 import { payloads } from './helpers/api.js';
 import { startReceiver, type CallbackReceiver } from './helpers/callback-receiver.js';
@@ -9,25 +10,32 @@ import {
   type ServiceProcess,
 } from './helpers/service-process.js';
 
-// The sqlite store keeps the callback outbox in its file: a process killed (SIGKILL) while its
-// attempt is under way leaves the delivery there, and the next start on the same DATA_DIR
-// delivers it, with the same webhook-id. Real processes (node dist/main.js), a real file.
+// Callbacks in the sqlite store (the default without REDIS_URL): a delivery under way when the
+// process is killed is made again after the restart on the same DATA_DIR, with the same id.
+
+/** An attempt's claim lasts CALLBACK_TIMEOUT_MS + 5 s: the restarted process takes over after that. */
+/** Long enough that an attempt on a busy machine (the whole suite running) still gets its answer. */
+const CALLBACK_TIMEOUT_MS = 5000;
 
 let sim: SimulatorHandle;
-let receiver: CallbackReceiver;
+let receiver: CallbackReceiver | undefined;
 const processes: ServiceProcess[] = [];
 
 beforeAll(async () => {
-  sim = await startSimulator({ port: 0, seed: 9 });
+  Logger.overrideLogger(false);
+  sim = await startSimulator({ port: 0, seed: 7 });
+});
+afterEach(async () => {
+  for (const service of processes.splice(0)) await service.kill();
+  await receiver?.close();
+  receiver = undefined;
 });
 afterAll(async () => {
-  for (const service of processes) await service.kill();
-  await receiver?.close();
   await sim?.close();
 });
 
-it('delivers, after a restart on the same DATA_DIR, the callback whose process was killed mid-attempt', async () => {
-  // The first attempt is held open (no answer) while its process is killed; the next succeeds.
+it('delivers after a SIGKILL mid-attempt and a restart on the same DATA_DIR, with the same webhook-id', async () => {
+  // The first attempt is held open (no answer) while the process is killed; later ones succeed.
   receiver = await startReceiver((n) => (n === 0 ? 'hold' : 204));
   const env = {
     STORE: 'sqlite',
@@ -35,19 +43,19 @@ it('delivers, after a restart on the same DATA_DIR, the callback whose process w
     CXONE_API_URL: sim.url,
     CALLBACK_ALLOWED_HOSTS: '127.0.0.1',
     CALLBACK_SECRET: 'sqlite-callback-secret-0123',
-    // The claim of the attempt cut short lapses 2 s + 5 s after it began.
-    CALLBACK_TIMEOUT_MS: '2000',
+    CALLBACK_TIMEOUT_MS: String(CALLBACK_TIMEOUT_MS),
   };
   const first = await startService(env);
   processes.push(first);
   const submitted = await serviceApi(first.url).post('/batch/execute', {
-    action_id: 'callback-sqlite',
-    payloads: payloads(4),
+    action_id: 'callback-sqlite-kill',
+    payloads: payloads(5),
     cache_ttl_seconds: 0,
-    callback_url: receiver.url('/sqlite'),
+    callback_url: receiver.url('/kill'),
   });
   expect(submitted.status).toBe(202);
   const batchId = submitted.body.batch_id as string;
+
   await receiver.waitFor(1, 20_000);
   await first.kill('SIGKILL');
 
@@ -57,22 +65,30 @@ it('delivers, after a restart on the same DATA_DIR, the callback whose process w
   let body: any;
   await waitFor(
     async () => {
-      body = (await api.get(`/batch/${batchId}/status`)).body;
-      return body?.callback?.status === 'delivered';
+      const response = await api.get(`/batch/${batchId}/status`);
+      body = response.body;
+      return response.status === 200 && body.callback?.status === 'delivered';
     },
     30_000,
-    'callback delivered after the restart',
+    `callback of ${batchId}`,
   );
-  expect(body.status).toBe('completed');
   expect(body.callback).toEqual({
     status: 'delivered',
-    attempts: 2,
-    last_error: null,
+    // The attempt cut short, and the one that delivered (one more if it timed out on a busy machine).
+    attempts: receiver.received.length,
+    last_error: receiver.received.length === 2 ? null : expect.any(String),
     delivered_at: expect.any(String),
   });
-  const [held, delivered] = receiver.received;
-  expect(receiver.received).toHaveLength(2);
-  expect(delivered.headers['webhook-id']).toBe(held.headers['webhook-id']);
-  expect(delivered.body).toBe(held.body);
-  expect(JSON.parse(delivered.body)).toMatchObject({ batch_id: batchId, status: 'completed' });
+  expect(receiver.received.length).toBeGreaterThanOrEqual(2);
+  const [held, ...later] = receiver.received;
+  for (const again of later) {
+    expect(again.headers['webhook-id']).toBe(held.headers['webhook-id']);
+    expect(again.body).toBe(held.body);
+  }
+  const delivered = later[later.length - 1];
+  expect(JSON.parse(delivered.body)).toMatchObject({
+    batch_id: batchId,
+    status: 'completed',
+    summary: { total: 5, successful: 5 },
+  });
 }, 90_000);

@@ -35,7 +35,6 @@ beforeAll(async () => {
     CALLBACK_SECRETS: `default:${CALLER_SECRET},acme:acme-secret-0123456789`,
     CALLBACK_MAX_ATTEMPTS: '4',
     CALLBACK_RETRY_DELAY_MS: '50',
-    CALLBACK_TIMEOUT_MS: '3000',
   };
   const a = await startTestApp({ ...common, CALLBACK_ALLOWED_HOSTS: '127.0.0.1' });
   allowing = { ...a, api: apiFor(a.url) };

@@ -4,6 +4,7 @@ import { CxoneClient } from '../cxone/cxone.client.js';
 import { CxoneModule } from '../cxone/cxone.module.js';
 import { RedisDurabilityCheck } from '../redis/redis-durability.check.js';
 import { RedisModule } from '../redis/redis.module.js';
+import { TenantModule } from '../tenant/tenant.module.js';
 import { CallbackDispatcher } from '../callback/core/callback-dispatcher.js';
 import { CallbackOutbox } from '../callback/core/callback-outbox.js';
 import { CallbackSigner } from '../callback/core/callback-signer.js';
@@ -48,10 +49,11 @@ function storageProviders(config: AppConfig): Provider[] {
         // Opened here, while the module tree is built and before Nest starts: a directory that
         // cannot be used stops the start with one line (StartupError), not a logged stack.
         { provide: SqliteDatabase, useValue: SqliteDatabase.open(config.dataDir) },
+        SqliteCallbackOutbox,
+        { provide: CallbackOutbox, useExisting: SqliteCallbackOutbox },
         SqliteBatchStore,
         { provide: BatchStore, useExisting: SqliteBatchStore },
         { provide: BatchQueue, useClass: SqliteBatchQueue },
-        { provide: CallbackOutbox, useClass: SqliteCallbackOutbox },
       ];
     case 'memory':
       return [
@@ -69,7 +71,7 @@ export class BatchModule {
     return {
       module: BatchModule,
       // RedisModule is global: the circuit breaker and the cache find the connection too.
-      imports: [...(config.redis.url ? [RedisModule] : []), CxoneModule],
+      imports: [...(config.redis.url ? [RedisModule] : []), CxoneModule, TenantModule],
       controllers: [BatchController],
       providers: [
         ...storageProviders(config),

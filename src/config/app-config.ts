@@ -65,6 +65,15 @@ export class AppConfig {
   /** DOCS_ENABLED=false: no /docs, no /docs-json. */
   docsEnabled: boolean;
   cxone: CxoneConfig;
+  /** Tenant protection (what CXone accepts from the whole cluster). */
+  tenant: {
+    /** CXONE_TENANT_MAX_CONCURRENCY: CXone calls in flight across every replica; unset, no bound. */
+    maxConcurrency?: number;
+    /** CXONE_RATE_LIMIT_PER_SECOND: CXone calls started per second across every replica; unset, no bound. */
+    rateLimitPerSecond?: number;
+    /** ADAPTIVE_CONCURRENCY: each action's concurrency follows what CXone accepts (AIMD). */
+    adaptiveConcurrency: boolean;
+  };
   circuit: {
     failureThreshold: number;
     recoverySeconds: number;

@@ -113,6 +113,20 @@ export class EnvDto {
 
   @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(10000) CXONE_MAX_CONCURRENCY?: number;
   @IsOptional() @Type(() => Number) @IsInt() @Min(0) @Max(10) CXONE_MAX_RETRIES?: number;
+  // Tenant protection: one budget for every replica, and concurrency that adapts per action.
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(1_000_000)
+  CXONE_TENANT_MAX_CONCURRENCY?: number;
+  @IsOptional()
+  @Type(() => Number)
+  @IsNumber()
+  @Min(0.01)
+  @Max(100_000)
+  CXONE_RATE_LIMIT_PER_SECOND?: number;
+  @IsOptional() @Transform(toBoolean) @IsBoolean() ADAPTIVE_CONCURRENCY?: boolean;
   @IsOptional() @Type(() => Number) @IsInt() @Min(0) @Max(3600) MAX_RETRY_AFTER_SECONDS?: number;
   @IsOptional() @Type(() => Number) @IsInt() @Min(0) @Max(3600) TOKEN_REFRESH_SKEW_SECONDS?: number;
   @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(1000) CIRCUIT_FAILURE_THRESHOLD?: number;

@@ -103,6 +103,11 @@ describe('loadConfig', () => {
       queueConcurrency: 50,
       commandTimeoutMs: 10000,
     });
+    expect(config.tenant).toEqual({
+      maxConcurrency: undefined,
+      rateLimitPerSecond: undefined,
+      adaptiveConcurrency: true,
+    });
     expect(config.logLevel).toBe('info');
     expect(config.metrics.enabled).toBe(true);
     expect(config.console.enabled).toBe(true);
@@ -217,6 +222,12 @@ describe('loadConfig', () => {
     ['METRICS_ENABLED', 'perhaps', 'must be a boolean'],
     ['CONSOLE_ENABLED', 'perhaps', 'must be a boolean'],
     ['CALLBACK_SECRET', 'short', 'must be at least 16 characters'],
+    ['CXONE_TENANT_MAX_CONCURRENCY', '0', 'must not be less than 1'],
+    ['CXONE_TENANT_MAX_CONCURRENCY', '2.5', 'must be an integer'],
+    ['CXONE_TENANT_MAX_CONCURRENCY', 'twenty', 'must be an integer'],
+    ['CXONE_RATE_LIMIT_PER_SECOND', '0', 'must not be less than 0.01'],
+    ['CXONE_RATE_LIMIT_PER_SECOND', 'fast', 'must be a number'],
+    ['ADAPTIVE_CONCURRENCY', 'sometimes', 'must be a boolean'],
     ['ADMIN_CALLERS', 'ops,Not A Caller', 'must be caller names'],
   ])('names %s=%s as malformed', (variable, value, problem) => {
     const message = problemOf({ ...base, [variable]: value });
@@ -306,6 +317,20 @@ describe('loadConfig', () => {
       OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'http/json',
     });
     expect(both.otel.protocol).toBe('http/json');
+  });
+
+  it('reads the tenant protection settings', () => {
+    const config = loadConfig({
+      ...base,
+      CXONE_TENANT_MAX_CONCURRENCY: '20',
+      CXONE_RATE_LIMIT_PER_SECOND: '2.5',
+      ADAPTIVE_CONCURRENCY: 'false',
+    });
+    expect(config.tenant).toEqual({
+      maxConcurrency: 20,
+      rateLimitPerSecond: 2.5,
+      adaptiveConcurrency: false,
+    });
   });
 
   it('reads the batch span processor settings (OTEL_BSP_*)', () => {

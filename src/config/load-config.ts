@@ -401,6 +401,11 @@ export function loadConfig(
       maxRetryAfterSeconds: dto.MAX_RETRY_AFTER_SECONDS ?? 60,
       tokenRefreshSkewSeconds: dto.TOKEN_REFRESH_SKEW_SECONDS ?? 60,
     },
+    tenant: {
+      maxConcurrency: dto.CXONE_TENANT_MAX_CONCURRENCY,
+      rateLimitPerSecond: dto.CXONE_RATE_LIMIT_PER_SECOND,
+      adaptiveConcurrency: dto.ADAPTIVE_CONCURRENCY ?? true,
+    },
     circuit: {
       failureThreshold: dto.CIRCUIT_FAILURE_THRESHOLD ?? 5,
       recoverySeconds: dto.CIRCUIT_RECOVERY_SECONDS ?? 30,

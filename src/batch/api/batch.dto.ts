@@ -238,13 +238,19 @@ export class LatencyDto {
 }
 
 export class LimitsDto {
-  @ApiProperty({ example: 16 }) max_workers: number;
-  @ApiProperty({ example: 16, description: 'What the batch may use now.' })
+  @ApiProperty({ example: 100 }) max_workers: number;
+  @ApiProperty({
+    example: 18,
+    description:
+      "What the batch may use now: max_workers within its share of the action's adaptive concurrency limit and CXONE_TENANT_MAX_CONCURRENCY.",
+  })
   effective_workers: number;
   @ApiProperty({
     nullable: true,
     type: String,
-    description: 'End of a pause of the action (a 429 with Retry-After).',
+    example: null,
+    description:
+      "Until when new calls of the batch's action wait (CXone answered 429 with Retry-After).",
   })
   paused_until: string | null;
 }

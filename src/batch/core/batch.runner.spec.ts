@@ -11,6 +11,7 @@ import { PinnedHttpTransport } from '../../callback/transport/pinned-http.transp
 import { InMemoryCallbackOutbox } from '../memory/in-memory-callback.outbox.js';
 import { ConcurrencyGate } from './concurrency-gate.js';
 import { InMemoryBatchStore } from '../memory/in-memory-batch.store.js';
+import { InMemoryTenantBudget } from '../../tenant/memory/in-memory-tenant-budget.js';
 
 type Behaviour = (payload: { n: number }, options: ExecuteOptions) => Promise<ExecuteResult>;
 
@@ -25,6 +26,8 @@ class ScriptedExecutor implements ActionExecutor {
     payload: unknown,
     options: ExecuteOptions,
   ): Promise<ExecuteResult> {
+    // One attempt per item, taking its turn at the gate as the CXone client does.
+    const turn = await options.admission?.admit();
     this.inFlight += 1;
     this.peak = Math.max(this.peak, this.inFlight);
     this.started.push(options.requestId);
@@ -32,6 +35,7 @@ class ScriptedExecutor implements ActionExecutor {
       return await this.behaviour(payload as { n: number }, options);
     } finally {
       this.inFlight -= 1;
+      turn?.release({ kind: 'success', latencyMs: 1 });
     }
   }
 }
@@ -48,10 +52,12 @@ function setup(behaviour: Behaviour, maxConcurrency = 100) {
   const outbox = new InMemoryCallbackOutbox();
   const store = new InMemoryBatchStore(config, outbox);
   const executor = new ScriptedExecutor(behaviour);
+  const budget = new InMemoryTenantBudget(config);
   const runner = new BatchRunner(
     store,
     executor,
-    new ConcurrencyGate(config),
+    new ConcurrencyGate(config, budget),
+    budget,
     new CallbackDispatcher(
       config,
       outbox,

@@ -12,6 +12,8 @@ import { BatchTelemetry, noopBatchTelemetry } from './batch-telemetry.js';
 import { BatchQueue } from './batch.queue.js';
 import { BatchRunner } from './batch.runner.js';
 import { BatchStore } from './batch.store.js';
+import { effectiveWorkers } from '../../tenant/effective-workers.js';
+import { TenantBudget } from '../../tenant/tenant-budget.js';
 import type {
   BatchListEntry,
   BatchMeta,
@@ -29,10 +31,20 @@ export interface SubmitResult {
   created: boolean;
 }
 
+/** A batch's concurrency as it stands (status body `limits`). */
+export interface BatchLimits {
+  maxWorkers: number;
+  /** What it may use now: `max_workers` within its share of the action's adaptive limit and the tenant bound. */
+  effectiveWorkers: number;
+  /** ISO time until which its action is paused (a 429's Retry-After); null: not paused. */
+  pausedUntil: string | null;
+}
+
 export interface BatchView {
   meta: BatchMeta;
   summary: BatchSummary;
   latency: LatencySummary;
+  limits: BatchLimits;
   page: ItemPage;
   offset: number;
   limit: number;
@@ -62,6 +74,7 @@ export class BatchService {
     private readonly store: BatchStore,
     private readonly queue: BatchQueue,
     private readonly runner: BatchRunner,
+    private readonly budget: TenantBudget,
     private readonly outbox: CallbackOutbox,
     private readonly callbacks: CallbackDispatcher,
     @Optional() private readonly telemetry: BatchTelemetry = noopBatchTelemetry,
@@ -145,20 +158,37 @@ export class BatchService {
   ): Promise<BatchView> {
     const meta = await this.requireOwned(batchId, caller);
     const hasCallback = meta.options.callbackUrl !== undefined;
-    const [summary, latency, page, callback] = await Promise.all([
+    const [summary, latency, page, limits, callback] = await Promise.all([
       this.store.summary(batchId),
       this.store.latency(batchId),
       this.store.page(batchId, offset, limit, status),
+      this.limitsOf(meta),
       hasCallback ? this.outbox.stateOf(batchId) : undefined,
     ]);
     return {
       meta,
       summary,
       latency,
+      limits,
       page,
       offset,
       limit,
       callback: hasCallback ? (callback ?? { ...NOT_YET_SENT }) : null,
+    };
+  }
+
+  private async limitsOf(meta: BatchMeta): Promise<BatchLimits> {
+    const { maxWorkers } = meta.options;
+    const action = await this.budget.limits(meta.actionId);
+    return {
+      maxWorkers,
+      effectiveWorkers: effectiveWorkers(
+        meta.batchId,
+        maxWorkers,
+        action,
+        this.budget.tenantMaxConcurrency,
+      ),
+      pausedUntil: action.pausedUntil === null ? null : new Date(action.pausedUntil).toISOString(),
     };
   }
 

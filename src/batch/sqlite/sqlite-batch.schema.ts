@@ -13,8 +13,8 @@
  * | `latency`     | batch and histogram bucket   | how many calls of the batch fell in that bucket        |
  * | `idempotency` | Idempotency-Key (its sha256) | the batch it created and the hash of its body          |
  * | `settings`    | key                          | the owner pid (a write at start takes the file's lock) |
- * | `callbacks`   | batch with a callback_url    | its callback delivery (the outbox), written in the     |
- * |               | that has ended               | transaction that ends the batch                        |
+ * | `callbacks`   | batch with a callback_url    | its delivery once the batch ended (the outbox): id,    |
+ * |               |                              | report, state, when it is due for an attempt           |
  *
  * A batch's `status` is its BatchStatus, or `intake` while its items are being written (a crash
  * then leaves it unaccepted, removed at the next start) or `deleting` while retention removes it
@@ -93,10 +93,9 @@ export const MIGRATIONS: readonly string[] = [
     attempts INTEGER NOT NULL DEFAULT 0,
     last_error TEXT,
     delivered_at TEXT,
-    due_at_ms INTEGER NOT NULL,
-    created_at_ms INTEGER NOT NULL
+    due_at INTEGER NOT NULL,
+    created_at INTEGER NOT NULL
   );
-  CREATE INDEX callbacks_due ON callbacks (due_at_ms) WHERE status = 'pending';
-  CREATE INDEX callbacks_pending ON callbacks (created_at_ms) WHERE status = 'pending';
+  CREATE INDEX callbacks_due ON callbacks (due_at) WHERE status = 'pending';
   `,
 ];

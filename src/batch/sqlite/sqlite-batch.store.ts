@@ -28,8 +28,9 @@ import {
   type RedrivableStatus,
   type StoredItem,
 } from '../core/batch.types.js';
-import { latencyBucket, summarizeLatency } from '../core/latency-histogram.js';
 import { deliveryAtEnd } from '../core/batch-callback.js';
+import { latencyBucket, summarizeLatency } from '../core/latency-histogram.js';
+import { SqliteCallbackOutbox } from './sqlite-callback.outbox.js';
 import {
   isStorageUnavailable,
   sqliteCode,
@@ -167,13 +168,17 @@ export class SqliteBatchStore
   private sweeping: Promise<void> | undefined;
   private closed = false;
 
+  private readonly outbox: SqliteCallbackOutbox;
+
   constructor(
     private readonly database: SqliteDatabase,
     private readonly config: AppConfig,
     @Optional() private readonly readiness?: ReadinessService,
+    @Optional() outbox?: SqliteCallbackOutbox,
   ) {
     super();
     this.statements = this.prepareStatements();
+    this.outbox = outbox ?? new SqliteCallbackOutbox(database);
   }
 
   onModuleInit(): void {
@@ -339,12 +344,11 @@ export class SqliteBatchStore
   async markFinished(batchId: string, finishedAt: string): Promise<BatchMeta | undefined> {
     const seq = this.seqOf(batchId);
     if (seq === undefined) return undefined;
-    const s = this.statements;
     this.write(() =>
       this.database.transaction(() => {
-        const ending = one<{ finished_at: string | null }>(s.finishedAtBySeq, seq)?.finished_at;
-        s.markFinished.run(finishedAt, seq);
-        if (ending === null) this.writeCallback(seq);
+        const before = one<MetaRow>(this.statements.getMeta, batchId);
+        this.statements.markFinished.run(finishedAt, seq);
+        if (before?.finished_at === null) this.writeCallback(batchId);
       }),
     );
     return this.getMeta(batchId);
@@ -353,17 +357,26 @@ export class SqliteBatchStore
   async cancel(batchId: string, at: string): Promise<BatchMeta | undefined> {
     const seq = this.seqOf(batchId);
     if (seq === undefined) return undefined;
-    const s = this.statements;
     const changed = this.write(() =>
       this.database.transaction(() => {
-        if (s.cancel.run(at, seq).changes !== 1) return 0;
-        // A queued batch ends here (a running one when its run does).
-        const ended = one<{ finished_at: string | null }>(s.finishedAtBySeq, seq)?.finished_at;
-        if (ended !== null && ended !== undefined) this.writeCallback(seq);
-        return 1;
+        const changes = this.statements.cancel.run(at, seq).changes;
+        // A queued batch ends with its cancel; a running one when its calls in flight are done.
+        if (changes === 1 && one<MetaRow>(this.statements.getMeta, batchId)?.finished_at) {
+          this.writeCallback(batchId);
+        }
+        return changes;
       }),
     );
     return changed === 1 ? this.getMeta(batchId) : undefined;
+  }
+
+  /** In the transaction that ends the batch, as the other stores do in their step. */
+  private writeCallback(batchId: string): void {
+    const row = one<MetaRow>(this.statements.getMeta, batchId);
+    const summary = one<SummaryRow>(this.statements.summary, batchId);
+    if (!row || !summary) return;
+    const delivery = deliveryAtEnd(toMeta(row), { ...summary });
+    if (delivery) this.outbox.write(delivery, Date.now());
   }
 
   async markFailed(
@@ -375,35 +388,12 @@ export class SqliteBatchStore
     if (seq === undefined) return undefined;
     const changed = this.write(() =>
       this.database.transaction(() => {
-        if (this.statements.markFailed.run(reason, at, seq).changes !== 1) return 0;
-        this.writeCallback(seq);
-        return 1;
+        const changes = this.statements.markFailed.run(reason, at, seq).changes;
+        if (changes === 1) this.writeCallback(batchId);
+        return changes;
       }),
     );
     return changed === 1 ? this.getMeta(batchId) : undefined;
-  }
-
-  /**
-   * Inside the transaction that ends the batch: its callback delivery, for a batch with a
-   * callback_url (replacing an earlier end's), as the status and counts are now.
-   */
-  private writeCallback(seq: number): void {
-    const s = this.statements;
-    const row = one<MetaRow>(s.getMetaBySeq, seq);
-    const summary = one<SummaryRow>(s.summaryBySeq, seq);
-    if (!row || !summary) return;
-    const delivery = deliveryAtEnd(toMeta(row), { ...summary });
-    if (!delivery) return;
-    const now = Date.now();
-    s.putCallback.run(
-      delivery.batchId,
-      delivery.id,
-      delivery.url,
-      delivery.caller,
-      JSON.stringify(delivery.report),
-      now,
-      now,
-    );
   }
 
   async retune(batchId: string, maxWorkers: number): Promise<BatchMeta | undefined> {
@@ -434,9 +424,9 @@ export class SqliteBatchStore
         }
         const redriven = counts.failed + counts.degraded + counts.cancelled;
         if (redriven === 0) return 0;
-        // The earlier end's callback, delivered or not, gives way to the next end's.
-        s.deleteCallback.run(batchId);
         for (const status of new Set(statuses)) s.redriveRows.run(row.seq, status);
+        // The earlier end's callback, delivered or not, gives way to the next end's.
+        this.outbox.forget(batchId);
         s.requeue.run(0, counts.failed, counts.degraded, counts.cancelled, redriven, row.seq);
         return redriven;
       }),
@@ -618,7 +608,7 @@ export class SqliteBatchStore
     this.database.transaction(() => {
       s.deleteLatency.run(seq);
       s.deleteClaims.run(row.batch_id);
-      s.deleteCallback.run(row.batch_id);
+      this.outbox.forget(row.batch_id);
       s.deleteBatch.run(seq);
     });
   }
@@ -782,17 +772,6 @@ export class SqliteBatchStore
         `SELECT ${META_COLUMNS} FROM batches WHERE batch_id = ? AND status NOT IN ${HIDDEN}`,
       ),
       statusBySeq: prepare('SELECT status FROM batches WHERE seq = ?'),
-      getMetaBySeq: prepare(`SELECT ${META_COLUMNS} FROM batches WHERE seq = ?`),
-      finishedAtBySeq: prepare('SELECT finished_at FROM batches WHERE seq = ?'),
-      putCallback: prepare(
-        `INSERT INTO callbacks (batch_id, id, url, caller, report, due_at_ms, created_at_ms)
-         VALUES (?, ?, ?, ?, ?, ?, ?)
-         ON CONFLICT (batch_id) DO UPDATE SET id = excluded.id, url = excluded.url,
-           caller = excluded.caller, report = excluded.report, status = 'pending', attempts = 0,
-           last_error = NULL, delivered_at = NULL, due_at_ms = excluded.due_at_ms,
-           created_at_ms = excluded.created_at_ms`,
-      ),
-      deleteCallback: prepare('DELETE FROM callbacks WHERE batch_id = ?'),
       payloads: prepare(
         'SELECT idx, payload FROM items WHERE batch_seq = ? AND idx >= ? AND idx < ? ORDER BY idx',
       ),

@@ -10,12 +10,14 @@ import { TokenManager } from '../../auth/token-manager.service.js';
 import { BatchQueue } from '../../batch/core/batch.queue.js';
 import { CallbackOutbox } from '../../callback/core/callback-outbox.js';
 import { CircuitBreaker } from '../../circuit-breaker/circuit-breaker.service.js';
+import { shownLimit, TenantBudget } from '../../tenant/tenant-budget.js';
 import { OTHER_ACTION } from './action-labels.js';
 import { OrchestratorMetrics } from './orchestrator-metrics.service.js';
 
 /**
  * Feeds the metrics that come from other services' events and state: circuit transitions and
- * states, token refreshes, calls in flight and the queue depth (read at scrape time).
+ * states, token refreshes, calls in flight, the actions' concurrency limits and the queue depth
+ * (read at scrape time).
  */
 @Injectable()
 export class MetricsCollector implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -26,6 +28,7 @@ export class MetricsCollector implements OnApplicationBootstrap, OnApplicationSh
     private readonly metrics: OrchestratorMetrics,
     private readonly breaker: CircuitBreaker,
     private readonly tokens: TokenManager,
+    private readonly budget: TenantBudget,
     private readonly moduleRef: ModuleRef,
   ) {}
 
@@ -51,6 +54,15 @@ export class MetricsCollector implements OnApplicationBootstrap, OnApplicationSh
         }
       }
       for (const [action, value] of states) result.observe(value, { action });
+    });
+    this.observe(metrics.concurrencyLimit, async (result) => {
+      // Redis away: no figure this scrape rather than a failed collection.
+      const snapshot = await this.budget.snapshot().catch(() => []);
+      for (const limits of snapshot) {
+        const value = shownLimit(limits);
+        const label = metrics.actions.of(limits.actionId);
+        if (value !== undefined && label !== OTHER_ACTION) result.observe(value, { action: label });
+      }
     });
     // The queue lives in the batch module (in memory, or BullMQ on Redis); absent in apps built
     // without it.

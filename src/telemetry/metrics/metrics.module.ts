@@ -3,6 +3,7 @@ import { AppConfig } from '../../config/app-config.js';
 import { CallbackTelemetry } from '../../callback/core/callback-telemetry.js';
 import { CallbackMetricsTelemetry } from './callback-metrics.telemetry.js';
 import { CxoneModule } from '../../cxone/cxone.module.js';
+import { TenantModule } from '../../tenant/tenant.module.js';
 import { MetricsCollector } from './metrics.collector.js';
 import { MetricsController } from './metrics.controller.js';
 import { MetricsRegistry } from './metrics.registry.js';
@@ -46,7 +47,11 @@ export class MetricsModule {
   static register(config: AppConfig): DynamicModule {
     return {
       module: MetricsModule,
-      imports: [OpenTelemetryModule.forRoot({ metrics: { hostMetrics: false } }), CxoneModule],
+      imports: [
+        OpenTelemetryModule.forRoot({ metrics: { hostMetrics: false } }),
+        CxoneModule,
+        TenantModule,
+      ],
       controllers:
         config.metrics.enabled && config.metrics.port === undefined ? [MetricsController] : [],
       providers: [

@@ -56,6 +56,7 @@ export class OrchestratorMetrics implements OnApplicationShutdown {
   readonly circuitState: ObservableGauge;
   readonly callsInFlightGauge: ObservableGauge;
   readonly queuedItems: ObservableGauge;
+  readonly concurrencyLimit: ObservableGauge;
   readonly callbackOldestPendingAge: ObservableGauge;
   readonly callbackPending: ObservableGauge;
 
@@ -159,6 +160,10 @@ export class OrchestratorMetrics implements OnApplicationShutdown {
     this.queuedItems = gauge(
       'orchestrator_queued_items',
       'Items of accepted batches that have not finished (the intake limit counts these).',
+    );
+    this.concurrencyLimit = gauge(
+      'cxone_concurrency_limit',
+      'CXone calls of an action allowed in flight at once across the cluster: the adaptive limit once CXone has refused the action, else what its running batches ask (their max_workers).',
     );
     this.callbackAttempts = counter(
       'orchestrator_callback_attempts_total',
