@@ -169,7 +169,12 @@ describe.each(KUSTOMIZATIONS)('deploy/%s', (kustomization) => {
     ]);
     // The service accepts the ConfigMap's values (a bad one would stop its start), with what the
     // Secret and the user add: the tenant is left empty for them.
-    const secrets = { API_KEYS: 'a-caller-key', CXONE_CLIENT_ID: 'id', CXONE_CLIENT_SECRET: 'x' };
+    const secrets = {
+      API_KEYS: 'a-caller-key',
+      CXONE_CLIENT_ID: 'id',
+      CXONE_CLIENT_SECRET: 'x',
+      REDIS_URL: 'redis://redis:6379',
+    };
     const settings = Object.entries(env).filter(([, value]) => value !== '');
     expect(() =>
       loadConfig({ ...secrets, CXONE_TENANT: 'example', ...Object.fromEntries(settings) }),
