@@ -17,8 +17,10 @@ import { startTestApp } from './helpers/test-app.js';
 // cancelled while still queued is called back. Real replicas (node dist/main.js), real Redis.
 
 const CALLBACK_SECRET = 'redis-callback-secret-0123';
-/** An attempt's claim lasts CALLBACK_TIMEOUT_MS + 5 s: another replica takes over after that. */
-/** Long enough that an attempt on a busy machine (the whole suite running) still gets its answer. */
+/**
+ * An attempt's claim lasts CALLBACK_TIMEOUT_MS + 5 s: another replica takes over after that. Long enough
+ * that an attempt on a busy machine (the whole suite running) still gets its answer.
+ */
 const CALLBACK_TIMEOUT_MS = 5000;
 
 const describeRedis = await describeWithRedis();

@@ -13,8 +13,10 @@ import {
 // Callbacks in the sqlite store (the default without REDIS_URL): a delivery under way when the
 // process is killed is made again after the restart on the same DATA_DIR, with the same id.
 
-/** An attempt's claim lasts CALLBACK_TIMEOUT_MS + 5 s: the restarted process takes over after that. */
-/** Long enough that an attempt on a busy machine (the whole suite running) still gets its answer. */
+/**
+ * An attempt's claim lasts CALLBACK_TIMEOUT_MS + 5 s: the restarted process takes over after that. Long enough
+ * that an attempt on a busy machine (the whole suite running) still gets its answer.
+ */
 const CALLBACK_TIMEOUT_MS = 5000;
 
 let sim: SimulatorHandle;
