@@ -17,8 +17,11 @@ import { startTestApp } from './helpers/test-app.js';
 // cancelled while still queued is called back. Real replicas (node dist/main.js), real Redis.
 
 const CALLBACK_SECRET = 'redis-callback-secret-0123';
-/** An attempt's claim lasts CALLBACK_TIMEOUT_MS + 5 s: another replica takes over after that. */
-const CALLBACK_TIMEOUT_MS = 2000;
+/**
+ * An attempt's claim lasts CALLBACK_TIMEOUT_MS + 5 s: another replica takes over after that. Long enough
+ * that an attempt on a busy machine (the whole suite running) still gets its answer.
+ */
+const CALLBACK_TIMEOUT_MS = 5000;
 
 const describeRedis = await describeWithRedis();
 
@@ -95,14 +98,18 @@ describeRedis('callbacks in Redis mode', () => {
     const status = await callbackSettled(api, batchId, 30_000);
     expect(status.callback).toEqual({
       status: 'delivered',
-      attempts: 2,
-      last_error: null,
+      // The attempt cut short, and the one that delivered (one more if it timed out on a busy machine).
+      attempts: receiver.received.length,
+      last_error: receiver.received.length === 2 ? null : expect.any(String),
       delivered_at: expect.any(String),
     });
-    expect(receiver.received).toHaveLength(2);
-    const [held, delivered] = receiver.received;
-    expect(delivered.headers['webhook-id']).toBe(held.headers['webhook-id']);
-    expect(delivered.body).toBe(held.body);
+    expect(receiver.received.length).toBeGreaterThanOrEqual(2);
+    const [held, ...later] = receiver.received;
+    for (const again of later) {
+      expect(again.headers['webhook-id']).toBe(held.headers['webhook-id']);
+      expect(again.body).toBe(held.body);
+    }
+    const delivered = later[later.length - 1];
     expect(delivered.headers['x-orchestrator-signature']).toBe(
       `sha256=${createHmac('sha256', CALLBACK_SECRET).update(delivered.body).digest('hex')}`,
     );

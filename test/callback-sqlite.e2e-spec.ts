@@ -13,8 +13,11 @@ import {
 // Callbacks in the sqlite store (the default without REDIS_URL): a delivery under way when the
 // process is killed is made again after the restart on the same DATA_DIR, with the same id.
 
-/** An attempt's claim lasts CALLBACK_TIMEOUT_MS + 5 s: the restarted process takes over after that. */
-const CALLBACK_TIMEOUT_MS = 2000;
+/**
+ * An attempt's claim lasts CALLBACK_TIMEOUT_MS + 5 s: the restarted process takes over after that. Long enough
+ * that an attempt on a busy machine (the whole suite running) still gets its answer.
+ */
+const CALLBACK_TIMEOUT_MS = 5000;
 
 let sim: SimulatorHandle;
 let receiver: CallbackReceiver | undefined;
@@ -73,14 +76,18 @@ it('delivers after a SIGKILL mid-attempt and a restart on the same DATA_DIR, wit
   );
   expect(body.callback).toEqual({
     status: 'delivered',
-    attempts: 2,
-    last_error: null,
+    // The attempt cut short, and the one that delivered (one more if it timed out on a busy machine).
+    attempts: receiver.received.length,
+    last_error: receiver.received.length === 2 ? null : expect.any(String),
     delivered_at: expect.any(String),
   });
-  expect(receiver.received).toHaveLength(2);
-  const [held, delivered] = receiver.received;
-  expect(delivered.headers['webhook-id']).toBe(held.headers['webhook-id']);
-  expect(delivered.body).toBe(held.body);
+  expect(receiver.received.length).toBeGreaterThanOrEqual(2);
+  const [held, ...later] = receiver.received;
+  for (const again of later) {
+    expect(again.headers['webhook-id']).toBe(held.headers['webhook-id']);
+    expect(again.body).toBe(held.body);
+  }
+  const delivered = later[later.length - 1];
   expect(JSON.parse(delivered.body)).toMatchObject({
     batch_id: batchId,
     status: 'completed',

@@ -11,7 +11,7 @@ import { startReceiver } from './helpers/callback-receiver.js';
 import { freePort, waitFor } from './helpers/service-process.js';
 import { startTestApp } from './helpers/test-app.js';
 
-// Callbacks end to end in one process (memory store), over real HTTP: signatures a receiver
+// Callbacks end to end in one process (the default sqlite store), over real HTTP: signatures a receiver
 // verifies (the docs/callbacks.md receiver itself), retries under one webhook-id, failures
 // and their last_error, and the addresses a callback may not reach.
 
@@ -35,7 +35,6 @@ beforeAll(async () => {
     CALLBACK_SECRETS: `default:${CALLER_SECRET},acme:acme-secret-0123456789`,
     CALLBACK_MAX_ATTEMPTS: '4',
     CALLBACK_RETRY_DELAY_MS: '50',
-    CALLBACK_TIMEOUT_MS: '3000',
   };
   const a = await startTestApp({ ...common, CALLBACK_ALLOWED_HOSTS: '127.0.0.1' });
   allowing = { ...a, api: apiFor(a.url) };
