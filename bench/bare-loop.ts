@@ -6,11 +6,10 @@
  *
  * BARE_CLIENT=http (default): a `node:http` keep-alive loop, the contract's reference.
  * BARE_CLIENT=axios: the service's own HTTP stack for CXone calls (its axios instance settings,
- * the node:http adapter, axios-retry with the service's policy), still without any orchestration,
- * breaker, cache or telemetry, so the service's figure splits into client stack and the rest.
+ * the node:http adapter), still without any orchestration, breaker, cache or telemetry, so the
+ * service's figure splits into client stack and the rest.
  */
 import axios, { type AxiosInstance, type CreateAxiosDefaults } from 'axios';
-import axiosRetry, { type IAxiosRetryConfig } from 'axios-retry';
 import { Agent, request } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
@@ -83,22 +82,15 @@ function post(
  */
 interface ServiceModules {
   config: { loadConfig(env: Record<string, string>): { cxone: unknown } };
-  options: { CxoneClientOptions: new () => unknown };
   http: {
     cxoneHttpOptions(config: unknown): CreateAxiosDefaults;
     trimAxiosDefaults(axios: AxiosInstance): void;
-  };
-  retry: {
-    cxoneRetryPolicy(cxone: unknown, options: unknown): unknown;
-    axiosRetryConfig(policy: unknown): IAxiosRetryConfig;
   };
 }
 
 const SERVICE_MODULE_PATHS: Record<keyof ServiceModules, string> = {
   config: '../config/load-config.js',
-  options: '../cxone/cxone-client.options.js',
   http: '../cxone/cxone.http-config.js',
-  retry: '../cxone/cxone.retry-policy.js',
 };
 
 async function serviceModule<K extends keyof ServiceModules>(name: K): Promise<ServiceModules[K]> {
@@ -109,14 +101,12 @@ async function serviceModule<K extends keyof ServiceModules>(name: K): Promise<S
 /**
  * `post` through the service's axios stack: the instance the service builds from its
  * configuration (the defaults of the environment the bench gives the service), its trimmed
- * defaults, the node:http adapter and its retry policy.
+ * defaults and the node:http adapter.
  */
 async function axiosPost(): Promise<typeof post> {
   await import('reflect-metadata'); // the service's decorated classes need it, as in its main.ts
   const { loadConfig } = await serviceModule('config');
-  const { CxoneClientOptions } = await serviceModule('options');
   const http = await serviceModule('http');
-  const retry = await serviceModule('retry');
   const config = loadConfig({
     CXONE_SIMULATOR: 'true',
     CXONE_API_URL: simUrl.origin,
@@ -125,10 +115,6 @@ async function axiosPost(): Promise<typeof post> {
   });
   const client = axios.create(http.cxoneHttpOptions(config));
   http.trimAxiosDefaults(client);
-  axiosRetry(
-    client,
-    retry.axiosRetryConfig(retry.cxoneRetryPolicy(config.cxone, new CxoneClientOptions())),
-  );
   return async (path, body, headers) => {
     const response = await client.request<string>({
       method: 'post',

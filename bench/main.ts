@@ -2,7 +2,7 @@
  * `npm run bench`: starts the simulator and the service as separate processes, drives them
  * through their public HTTP APIs on 127.0.0.1 only, and reports the figures of bench/README.md.
  *
- *   node dist/bench/main.js [--scenarios a,b,b-otel-off,c,redis-a1,redis-a2,failover] [--quick]
+ *   node dist/bench/main.js [--scenarios a,b,…,failover,tenant-1,tenant-2,tenant-cap-2] [--quick]
  *                           [--repeat N] [--chunk-size N] [--out FILE]
  *
  * Exits 0 whatever the figures (a missed target is a measurement); 1 only when the harness
@@ -29,6 +29,7 @@ import {
 } from './scenario-runner.js';
 import { DEFAULT_CHUNK_SIZE, SCENARIO_IDS, scenarios, type ScenarioId } from './scenarios.js';
 import { runFailoverScenario } from './failover.js';
+import { runTenantScenario } from './tenant-scenario.js';
 
 const POLL_INTERVAL_MS = 75;
 const POLL_PAGE_SIZE = 50;
@@ -173,7 +174,11 @@ async function runAll(options: Options, build: BuildSnapshot): Promise<number> {
     let result: ScenarioResult;
     try {
       const runs: ScenarioResult[] = [];
-      const run = scenario.killOwner ? runFailoverScenario : runScenario;
+      const run = scenario.killOwner
+        ? runFailoverScenario
+        : scenario.tenant
+          ? runTenantScenario
+          : runScenario;
       for (let i = 0; i < options.repeat; i++) runs.push(await run(scenario, ctx));
       result = combineRuns(runs);
     } catch (error) {

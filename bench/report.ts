@@ -4,7 +4,14 @@ import type { MachineInfo } from './proc-stats.js';
 import type { BareFigures, ScenarioResult } from './scenario-runner.js';
 import { round } from './stats.js';
 
-const TARGET_DIGITS: Record<string, number> = { efficiency: 3, cpu_ratio_vs_bare: 2 };
+const TARGET_DIGITS: Record<string, number> = {
+  efficiency: 3,
+  cpu_ratio_vs_bare: 2,
+  goodput: 3,
+  share_429_after_2s: 4,
+  calls_per_item: 3,
+  sim_peak_in_flight: 0,
+};
 
 export interface Target {
   id: string;
@@ -125,8 +132,23 @@ export function evaluateTargets(results: ScenarioResult[], comparisons: Comparis
     target('ten-sqlite', 'peak_rss_mb', '<', 300, byId(results, 'ten-sqlite')?.peak_rss_mb),
     target('redis-a1', 'efficiency', '>=', 0.9, byId(results, 'redis-a1')?.efficiency),
     target('redis-a2', 'efficiency', '>=', 0.9, byId(results, 'redis-a2')?.efficiency),
-    target('ten-redis', 'peak_rss_mb', '<', 300, byId(results, 'ten-redis')?.peak_rss_mb),
     target('failover', 'failover_s', '<', 20, byId(results, 'failover')?.failover_s),
+    target('ten-redis', 'peak_rss_mb', '<', 300, byId(results, 'ten-redis')?.peak_rss_mb),
+    ...['tenant-1', 'tenant-2'].flatMap((id) => {
+      const run = byId(results, id)?.tenant?.runs[0];
+      return [
+        target(id, 'goodput', '>=', 0.85, run?.goodput),
+        target(id, 'share_429_after_2s', '<=', 0.05, run?.share_429_settled),
+        target(id, 'calls_per_item', '<=', 1.1, run?.calls_per_item),
+      ];
+    }),
+    target(
+      'tenant-cap-2',
+      'sim_peak_in_flight',
+      '<=',
+      20,
+      byId(results, 'tenant-cap-2')?.tenant?.runs[0]?.peak_in_flight,
+    ),
   ];
 }
 
@@ -228,6 +250,56 @@ export function resultsTable(results: ScenarioResult[]): string {
   return table(header, rows, numeric);
 }
 
+/** Tenant scenarios: each run (adaptation on, then off) on its own line. */
+export function tenantTable(results: ScenarioResult[]): string {
+  const header = [
+    'scenario',
+    'store',
+    'adaptive',
+    'wall s',
+    'items/s',
+    'goodput',
+    '429 share',
+    '429 share after 2 s',
+    'calls/item',
+    'failed',
+    'sim peak in flight',
+    'sim mean in flight',
+    'mean limit',
+  ];
+  const rows: string[][] = [];
+  for (const r of results) {
+    if (r.status !== 'ok' || !r.tenant) continue;
+    const store = r.store === 'redis' ? `redis×${r.replicas}` : 'memory';
+    for (const run of r.tenant.runs) {
+      rows.push([
+        r.id,
+        store,
+        run.adaptive ? 'on' : 'off',
+        show(run.wall_s, 2),
+        show(run.items_per_s),
+        show(run.goodput, 3),
+        percent(run.share_429),
+        percent(run.share_429_settled),
+        show(run.calls_per_item, 3),
+        show(run.failed),
+        show(run.peak_in_flight),
+        show(run.mean_in_flight_settled, 1),
+        show(run.mean_limit_settled, 1),
+      ]);
+    }
+  }
+  return table(
+    header,
+    rows,
+    header.map((_, i) => i >= 3),
+  );
+}
+
+function percent(share: number | null | undefined): string {
+  return share === null || share === undefined ? '-' : `${(share * 100).toFixed(1)}%`;
+}
+
 /** Figures that explain the main table: where time and memory go, and whether the run was sound. */
 export function diagnosticsTable(results: ScenarioResult[]): string {
   const header = [
@@ -288,6 +360,14 @@ export function render(report: Report): string {
   );
   if (report.scenarios.some((r) => r.status === 'ok')) {
     out.push('diagnostics', diagnosticsTable(report.scenarios), '');
+  }
+  if (report.scenarios.some((r) => r.status === 'ok' && r.tenant)) {
+    const capacity = report.scenarios.find((r) => r.tenant)?.tenant?.capacity_per_s;
+    out.push(
+      `tenant protection (the tenant takes ${show(capacity)} calls/s; goodput = items succeeded per second ÷ that)`,
+      tenantTable(report.scenarios),
+      '',
+    );
   }
   const c = report.comparisons;
   out.push('comparisons');

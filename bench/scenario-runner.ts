@@ -26,6 +26,7 @@ import {
 } from './proc-stats.js';
 import { RedisProbe } from './redis-probe.js';
 import type { RunFigures } from './repeat.js';
+import type { TenantFigures } from './tenant-scenario.js';
 import { idealSeconds, type Scenario, type Store } from './scenarios.js';
 import { percentile, round } from './stats.js';
 
@@ -137,6 +138,8 @@ export interface ScenarioResult {
   repeated_calls?: number;
   /** With --repeat: each run's own figures (the ones above are their medians). */
   runs?: RunFigures[];
+  /** Tenant scenarios: each run's figures, adaptation on (the scenario's) and off beside it. */
+  tenant?: TenantFigures;
   notes: string[];
 }
 
@@ -364,12 +367,22 @@ export async function runScenario(scenario: Scenario, ctx: RunContext): Promise<
   }
 }
 
-function baseEnv(): Record<string, string> {
+export function baseEnv(): Record<string, string> {
   // Exactly the variables named here: a developer's own REDIS_URL or API_KEYS must not leak in.
   return {
     PATH: process.env.PATH ?? '/usr/bin:/bin',
     HOME: process.env.HOME ?? '/tmp',
     NODE_ENV: 'production',
+  };
+}
+
+export function simulatorEnv(scenario: Scenario): Record<string, string> {
+  return {
+    ...baseEnv(),
+    SIM_HOST: '127.0.0.1',
+    SIM_PORT: '0',
+    SIM_SEED: '42',
+    SIM_PROFILES: JSON.stringify({ '*': { latency_ms: scenario.latencyMs, jitter_ms: 0 } }),
   };
 }
 
@@ -385,37 +398,25 @@ function measuredBatches(scenario: Scenario): BatchSpec[] {
   }));
 }
 
-export function simulatorEnv(scenario: Scenario): Record<string, string> {
-  return {
-    ...baseEnv(),
-    SIM_HOST: '127.0.0.1',
-    SIM_PORT: '0',
-    SIM_SEED: '42',
-    SIM_PROFILES: JSON.stringify({ '*': { latency_ms: scenario.latencyMs, jitter_ms: 0 } }),
-  };
-}
-
 export function serviceEnv(
   scenario: Scenario,
   simUrl: string,
   port: number,
   otlpUrl: string | undefined,
   redisPrefix: string,
-  dataDir: string | undefined,
+  dataDir?: string,
 ): Record<string, string> {
   const env: Record<string, string> = {
     ...baseEnv(),
     // Named, never defaulted: without REDIS_URL the service's default store is sqlite.
     STORE: scenario.store,
-    // The bench is one caller (anonymous) polling hard and submitting up to a million items:
-    // the per-caller limits would measure themselves, not the orchestrator.
-    CALLER_RATE_LIMIT: '1000000',
-    CALLER_MAX_QUEUED_ITEMS: '100000000',
     ...(dataDir ? { DATA_DIR: dataDir } : {}),
     PORT: String(port),
     CXONE_SIMULATOR: 'true',
     CXONE_API_URL: simUrl,
     AUTH_DISABLED: 'true',
+    // The harness polls status as fast as it measures it: the per-caller limit is not under test.
+    CALLER_RATE_LIMIT: '1000000',
     LOG_LEVEL: 'warn',
     CXONE_MAX_CONCURRENCY: String(Math.max(100, scenario.maxWorkers)),
     MAX_WORKERS_PER_BATCH: String(Math.max(256, scenario.maxWorkers)),
@@ -463,7 +464,7 @@ export async function connectRedis(): Promise<RedisProbe> {
  * A failure names any process that died meanwhile, with its last lines. In Redis mode a failure
  * says the mode is not working yet: the scenario is skipped, not failed.
  */
-function explainFailure(
+export function explainFailure(
   scenario: Scenario,
   processes: readonly ManagedProcess[],
   error: unknown,
@@ -479,7 +480,7 @@ function explainFailure(
   return Object.assign(explained, { explained: true });
 }
 
-async function failOrSkip<T>(
+export async function failOrSkip<T>(
   scenario: Scenario,
   processes: readonly ManagedProcess[],
   what: string,

@@ -9,7 +9,10 @@ export type ScenarioId =
   | 'redis-a1'
   | 'redis-a2'
   | 'ten-redis'
-  | 'failover';
+  | 'failover'
+  | 'tenant-1'
+  | 'tenant-2'
+  | 'tenant-cap-2';
 
 export const SCENARIO_IDS: readonly ScenarioId[] = [
   'a',
@@ -21,11 +24,26 @@ export const SCENARIO_IDS: readonly ScenarioId[] = [
   'ten-sqlite',
   'redis-a1',
   'redis-a2',
-  'ten-redis',
   'failover',
+  'ten-redis',
+  'tenant-1',
+  'tenant-2',
+  'tenant-cap-2',
 ];
 
 export type Store = 'memory' | 'sqlite' | 'redis';
+
+/** A tenant with a capacity (docs/tenant-protection.md): several batches asking more than it takes. */
+export interface TenantSpec {
+  /** Batches submitted at once; `items` and `max_workers` are each one's × this. */
+  batches: number;
+  /** The simulator action's `max_in_flight`: its capacity is this ÷ latency. */
+  maxInFlight: number;
+  /** CXONE_TENANT_MAX_CONCURRENCY of the service, if set. */
+  tenantMaxConcurrency?: number;
+  /** ADAPTIVE_CONCURRENCY of each run: the first is the scenario's figure, the others shown beside. */
+  adaptive: readonly boolean[];
+}
 
 export interface Scenario {
   id: ScenarioId;
@@ -53,6 +71,7 @@ export interface Scenario {
   bareReference: boolean;
   /** Kill the replica running the batch (SIGKILL) and time the fail-over (bench/failover.ts). */
   killOwner: boolean;
+  tenant?: TenantSpec;
 }
 
 export const DEFAULT_CHUNK_SIZE = 100;
@@ -79,6 +98,11 @@ export function scenarios(quick: boolean, chunkSize = DEFAULT_CHUNK_SIZE): Scena
   const b = { ...a, items: scale(20_000), maxWorkers: 64, latencyMs: 0 } as const;
   // Ten batches of 10 workers each: together the 100 calls CXONE_MAX_CONCURRENCY allows.
   const tenBatches = { ...a, items: scale(1_000_000), batches: 10, maxWorkers: 10, latencyMs: 5 };
+  const tenant = {
+    ...a,
+    items: scale(10_000),
+    tenant: { batches: 2, maxInFlight: 20, adaptive: [true, false] },
+  } as const;
   return [
     {
       ...a,
@@ -142,13 +166,6 @@ export function scenarios(quick: boolean, chunkSize = DEFAULT_CHUNK_SIZE): Scena
       description: 'scenario a on the Redis store, two replicas',
     },
     {
-      ...tenBatches,
-      id: 'ten-redis',
-      store: 'redis',
-      redis: true,
-      description: 'ten 100,000-item batches accepted at once, Redis store: does memory stay flat?',
-    },
-    {
       ...a,
       id: 'failover',
       store: 'redis',
@@ -159,10 +176,45 @@ export function scenarios(quick: boolean, chunkSize = DEFAULT_CHUNK_SIZE): Scena
       description:
         'Redis, two replicas: the one running the batch is SIGKILLed; time to its first call on the other',
     },
+    {
+      ...tenBatches,
+      id: 'ten-redis',
+      store: 'redis',
+      redis: true,
+      description: 'ten 100,000-item batches accepted at once, Redis store: does memory stay flat?',
+    },
+    {
+      ...tenant,
+      id: 'tenant-1',
+      description: 'a tenant taking 20 calls at once, 2 batches asking 100 each: one process',
+    },
+    {
+      ...tenant,
+      id: 'tenant-2',
+      store: 'redis',
+      redis: true,
+      replicas: 2,
+      description: 'the same tenant, 2 replicas on Redis (one batch each)',
+    },
+    {
+      ...tenant,
+      id: 'tenant-cap-2',
+      store: 'redis',
+      redis: true,
+      replicas: 2,
+      tenant: { ...tenant.tenant, tenantMaxConcurrency: 20, adaptive: [false] },
+      description: 'the same on 2 replicas with CXONE_TENANT_MAX_CONCURRENCY=20, adaptation off',
+    },
   ];
 }
 
-/** Little's law: with L calls in flight (every batch's workers), each taking W, N items need N × W ÷ L. */
+/**
+ * Little's law: with L calls in flight (every batch's workers), each taking W, N items need
+ * N × W ÷ L. With a tenant capacity, L is the capacity (`max_in_flight`), not what the batches ask.
+ */
 export function idealSeconds(scenario: Scenario): number {
-  return (scenario.items * scenario.latencyMs) / (scenario.maxWorkers * scenario.batches) / 1000;
+  const inFlight = scenario.tenant
+    ? Math.min(scenario.tenant.maxInFlight, scenario.maxWorkers * scenario.tenant.batches)
+    : scenario.maxWorkers * scenario.batches;
+  return (scenario.items * scenario.latencyMs) / inFlight / 1000;
 }

@@ -238,22 +238,28 @@ describe('InMemoryBatchStore: steering', () => {
   steeringCases(() => store);
 });
 
-describe('SqliteBatchStore: steering', () => {
-  let store: SqliteBatchStore;
-  beforeAll(() => {
-    Logger.overrideLogger(false);
-    const config = loadConfig({
-      CXONE_SIMULATOR: 'true',
-      CXONE_API_URL: 'http://127.0.0.1:9',
-      AUTH_DISABLED: 'true',
-    });
-    store = new SqliteBatchStore(SqliteDatabase.open(temporaryDataDir()), config);
+describe('SqliteBatchStore: steering (a real file)', () => {
+  const config = loadConfig({
+    CXONE_SIMULATOR: 'true',
+    CXONE_API_URL: 'http://127.0.0.1:9',
+    AUTH_DISABLED: 'true',
   });
+  const store = new SqliteBatchStore(SqliteDatabase.open(temporaryDataDir()), config);
   afterAll(() => {
     store.onModuleDestroy();
     store.onApplicationShutdown();
   });
   steeringCases(() => store);
+
+  it('counts a redriven batch as unfinished again, for its caller too', async () => {
+    const { batchId } = await endedBatch(store);
+    const before = store.unfinishedItems();
+    const callerBefore = await store.unfinishedItemsOf('team-a');
+    await store.redrive(batchId, ['cancelled']);
+    expect(store.unfinishedItems()).toBe(before + 10);
+    expect(await store.unfinishedItemsOf('team-a')).toBe(callerBefore + 10);
+    expect(store.unfinishedBatchIds()).toContain(batchId);
+  });
 });
 
 const describeRedis = await describeWithRedis();

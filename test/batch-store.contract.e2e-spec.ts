@@ -1,16 +1,23 @@
 import { Logger } from '@nestjs/common';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { InMemoryBatchStore } from '../src/batch/memory/in-memory-batch.store.js';
+import { InMemoryCallbackOutbox } from '../src/batch/memory/in-memory-callback.outbox.js';
 import { RedisBatchStore } from '../src/batch/redis/redis-batch.store.js';
 import { SqliteBatchStore } from '../src/batch/sqlite/sqlite-batch.store.js';
+import { SqliteCallbackOutbox } from '../src/batch/sqlite/sqlite-callback.outbox.js';
 import { SqliteDatabase } from '../src/batch/sqlite/sqlite-database.js';
+import { RedisCallbackOutbox } from '../src/batch/redis/redis-callback.outbox.js';
 import { loadConfig } from '../src/config/load-config.js';
 import { RedisConnection } from '../src/redis/redis.connection.js';
 import {
   describeBatchStoreContract,
-  type OpenBatchStore,
+  type OpenedBatchStore,
 } from './contracts/batch-store.contract.js';
 import { temporaryDataDir } from './helpers/data-dir.js';
+import {
+  describeCallbackOutboxContract,
+  type OpenedOutboxStore,
+} from './contracts/callback-outbox.contract.js';
 import {
   deleteKeys,
   describeWithRedis,
@@ -19,19 +26,25 @@ import {
   uniquePrefix,
 } from './helpers/redis.js';
 
-// Every BatchStore implementation against the one contract. A new store is one line below.
+// Every BatchStore implementation against the one contract, and the callback outbox each one
+// carries against its own. A new store is one line in each list below.
 
 beforeAll(() => Logger.overrideLogger(false));
 
-const openInMemory: OpenBatchStore = async () => {
+/** A store with nothing in it, and the callback outbox bound to it. */
+type OpenStore = () => Promise<OpenedBatchStore & OpenedOutboxStore>;
+
+const openInMemory: OpenStore = async () => {
   const config = loadConfig({
     CXONE_SIMULATOR: 'true',
     CXONE_API_URL: 'http://127.0.0.1:9',
     AUTH_DISABLED: 'true',
   });
-  const store = new InMemoryBatchStore(config);
+  const outbox = new InMemoryCallbackOutbox();
+  const store = new InMemoryBatchStore(config, outbox);
   return {
     store,
+    outbox,
     passRetention: async () => {
       store.sweep(Date.now() + config.batch.retentionSeconds * 1000);
     },
@@ -40,15 +53,18 @@ const openInMemory: OpenBatchStore = async () => {
 };
 
 /** A database file of its own per store, in a fresh temporary directory. */
-const openSqlite: OpenBatchStore = async () => {
+const openSqlite: OpenStore = async () => {
   const config = loadConfig({
     CXONE_SIMULATOR: 'true',
     CXONE_API_URL: 'http://127.0.0.1:9',
     AUTH_DISABLED: 'true',
   });
-  const store = new SqliteBatchStore(SqliteDatabase.open(temporaryDataDir()), config);
+  const database = SqliteDatabase.open(temporaryDataDir());
+  const outbox = new SqliteCallbackOutbox(database);
+  const store = new SqliteBatchStore(database, config, undefined, outbox);
   return {
     store,
+    outbox,
     passRetention: () => store.sweep(Date.now() + config.batch.retentionSeconds * 1000),
     close: async () => {
       store.onModuleDestroy();
@@ -61,7 +77,7 @@ const openSqlite: OpenBatchStore = async () => {
 const REDIS_RETENTION_SECONDS = 1;
 
 /** A key prefix of its own per store: its list, counters and idempotency keys start empty. */
-const openRedis: OpenBatchStore = async () => {
+const openRedis: OpenStore = async () => {
   const prefix = uniquePrefix('batch-contract');
   const config = redisTestConfig(prefix, {
     BATCH_RETENTION_SECONDS: String(REDIS_RETENTION_SECONDS),
@@ -70,6 +86,7 @@ const openRedis: OpenBatchStore = async () => {
   await connection.onModuleInit();
   return {
     store: new RedisBatchStore(connection, config),
+    outbox: new RedisCallbackOutbox(connection, config),
     passRetention: () => sleep(REDIS_RETENTION_SECONDS * 1000 + 100),
     close: async () => {
       await deleteKeys(SHARED_REDIS_URL, prefix);
@@ -80,11 +97,13 @@ const openRedis: OpenBatchStore = async () => {
 
 const describeRedis = await describeWithRedis();
 
-const implementations: { name: string; open: OpenBatchStore; describe?: jest.Describe }[] = [
+const implementations: { name: string; open: OpenStore; describe?: jest.Describe }[] = [
   { name: 'InMemoryBatchStore', open: openInMemory },
   { name: 'SqliteBatchStore', open: openSqlite },
   { name: 'RedisBatchStore', open: openRedis, describe: describeRedis },
 ];
 
-for (const { name, open, describe: describeFn } of implementations)
+for (const { name, open, describe: describeFn } of implementations) {
   describeBatchStoreContract(name, open, describeFn);
+  describeCallbackOutboxContract(name, open, describeFn);
+}

@@ -10,7 +10,12 @@ import { CxoneCallError } from '../src/cxone/cxone-call.error.js';
 import { CxoneClientOptions } from '../src/cxone/cxone-client.options.js';
 import { CxoneClient } from '../src/cxone/cxone.client.js';
 import { CxoneModule } from '../src/cxone/cxone.module.js';
-import type { AttemptRecord, ExecuteOptions } from '../src/cxone/cxone.types.js';
+import type {
+  AttemptAdmission,
+  AttemptRecord,
+  AttemptResult,
+  ExecuteOptions,
+} from '../src/cxone/cxone.types.js';
 import { type SimulatorHandle, startSimulator } from '../src/simulator/simulator.server.js';
 
 const TRACE_ID = randomBytes(16).toString('hex');
@@ -270,6 +275,101 @@ describe('CxoneClient: retries', () => {
     );
     expect(error.code).toBe('CANCELLED');
     expect(Date.now() - started).toBeLessThan(1_000);
+  });
+});
+
+/** An admission that records when each attempt's turn was taken and given back, and how. */
+function recordingAdmission(signal?: AbortSignal): {
+  admission: AttemptAdmission;
+  events: { at: number; event: 'admit' | 'release'; result?: AttemptResult }[];
+  held: () => number;
+} {
+  const events: { at: number; event: 'admit' | 'release'; result?: AttemptResult }[] = [];
+  let held = 0;
+  const admission: AttemptAdmission = {
+    waitSignal: signal,
+    admit: async () => {
+      held++;
+      events.push({ at: Date.now(), event: 'admit' });
+      return {
+        release: (result) => {
+          held--;
+          events.push({ at: Date.now(), event: 'release', result });
+        },
+      };
+    },
+  };
+  return { admission, events, held: () => held };
+}
+
+describe('CxoneClient: turns of attempts', () => {
+  it("takes a turn per attempt and holds none while waiting out a 429's Retry-After", async () => {
+    sim.setProfile('turns.retry-after', { max_per_second: 1, retry_after_seconds: 1 });
+    const { client } = await build({ MAX_RETRY_AFTER_SECONDS: '5' });
+    const first = recordingAdmission();
+    await client.execute('turns.retry-after', { n: 1 }, options({ admission: first.admission }));
+    const second = recordingAdmission();
+    const opts = options({ admission: second.admission });
+    const call = client.execute('turns.retry-after', { n: 2 }, opts);
+    await until(() => second.events.length === 2);
+    // Refused and handed back at once, with the wait CXone asked for; nothing held meanwhile.
+    expect(second.events[1].result).toEqual({
+      kind: 'refused',
+      retryAfterMs: 1000,
+      latencyMs: expect.any(Number),
+    });
+    expect(second.held()).toBe(0);
+    await call;
+    expect(second.events.map((e) => e.event)).toEqual(['admit', 'release', 'admit', 'release']);
+    expect(second.events[2].at - second.events[1].at).toBeGreaterThanOrEqual(950);
+    expect(second.events[3].result?.kind).toBe('success');
+    expect(sim.attempts(opts.requestId)).toBe(2);
+  });
+
+  it('hands the turn back before the backoff of a refusal without Retry-After (503)', async () => {
+    sim.setProfile('turns.backoff', { fail_first: { attempts: 2, status: 503 } });
+    const { client } = await build();
+    const turns = recordingAdmission();
+    const opts = options({ admission: turns.admission });
+    await client.execute('turns.backoff', {}, opts);
+    expect(turns.events.map((e) => e.result?.kind ?? e.event)).toEqual([
+      'admit',
+      'refused',
+      'admit',
+      'refused',
+      'admit',
+      'success',
+    ]);
+    expect(turns.events[1].result?.retryAfterMs).toBeUndefined();
+    expect(sim.attempts(opts.requestId)).toBe(3);
+  });
+
+  it('gives a turn back as not sent when the circuit is open', async () => {
+    sim.setProfile('turns.open', { error_rate: 1, error_status: 502 });
+    const { client } = await build({ CXONE_MAX_RETRIES: '0', CIRCUIT_FAILURE_THRESHOLD: '1' });
+    await failure(client.execute('turns.open', {}, options()));
+    const turns = recordingAdmission();
+    const error = await failure(
+      client.execute('turns.open', {}, options({ admission: turns.admission })),
+    );
+    expect(error.code).toBe('CIRCUIT_OPEN');
+    expect(turns.events).toEqual([]);
+  });
+
+  it('stops waiting for its next turn once the wait signal aborts', async () => {
+    sim.setProfile('turns.abort', { rate_limit_rate: 1, retry_after_seconds: 5 });
+    const { client } = await build({ MAX_RETRY_AFTER_SECONDS: '5' });
+    const stop = new AbortController();
+    const turns = recordingAdmission(stop.signal);
+    setTimeout(() => stop.abort(), 100);
+    const started = Date.now();
+    const error = await failure(
+      client.execute('turns.abort', {}, options({ admission: turns.admission })),
+    );
+    expect(error.code).toBe('CANCELLED');
+    expect(error.attempts).toBe(1);
+    expect(Date.now() - started).toBeLessThan(1_000);
+    expect(turns.held()).toBe(0);
   });
 });
 

@@ -39,15 +39,10 @@ const SINGLE_REPLICA = new Set(['overlays/sqlite']);
 const PRESTOP_PAUSE_SECONDS = 5;
 
 /**
- * Metrics the alerts and the dashboard name that this build's /metrics does not serve yet:
- * the callback delivery metrics of the durable callback outbox (issue 18). Remove a name from
- * here once the service serves it.
+ * Metrics the alerts and the dashboard name that this build's /metrics does not serve yet.
+ * Remove a name from here once the service serves it.
  */
-const METRICS_BEING_ADDED = new Set([
-  'orchestrator_callback_deliveries_total',
-  'orchestrator_callback_attempts_total',
-  'orchestrator_callback_oldest_pending_seconds',
-]);
+const METRICS_BEING_ADDED = new Set<string>([]);
 /** Not the service's: Prometheus's own `up` and kube-state-metrics' Deployment status. */
 const METRICS_OF_OTHERS = new Set(['up', 'kube_deployment_status_replicas_available']);
 
@@ -174,7 +169,6 @@ describe.each(KUSTOMIZATIONS)('deploy/%s', (kustomization) => {
     ]);
     // The service accepts the ConfigMap's values (a bad one would stop its start), with what the
     // Secret and the user add: the tenant is left empty for them.
-    // The base runs STORE=redis, which needs the Secret's REDIS_URL.
     const secrets = {
       API_KEYS: 'a-caller-key',
       CXONE_CLIENT_ID: 'id',

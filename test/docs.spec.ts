@@ -15,13 +15,7 @@ const CONFIGURATION = join(ROOT, 'docs', 'configuration.md');
  * env.schema.ts: this test fails while a name is in both.
  */
 const PLANNED: ReadonlySet<string> = new Set([
-  // callbacks delivered at least once, signed per caller
-  'CALLBACK_SECRETS',
-  'CALLBACK_MAX_ATTEMPTS',
-  // protecting the CXone tenant
-  'CXONE_TENANT_MAX_CONCURRENCY',
-  'CXONE_RATE_LIMIT_PER_SECOND',
-  'ADAPTIVE_CONCURRENCY',
+  // embedded store (SQLite) and its memory bound
 ]);
 
 /**

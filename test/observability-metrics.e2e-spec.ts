@@ -61,6 +61,9 @@ describe('GET /metrics', () => {
       CXONE_MAX_RETRIES: '2',
       // The mixed profile must not open the circuit (that case has a test of its own).
       CIRCUIT_FAILURE_THRESHOLD: '100',
+      // Nor cut the action's concurrency: its random 429s are not a capacity, and hangs held
+      // by a cut limit would stretch the batch.
+      ADAPTIVE_CONCURRENCY: 'false',
     }));
   });
   afterAll(async () => {

@@ -213,6 +213,55 @@ describe('CXone simulator: fault profiles', () => {
       actions: { slow: { in_flight: 0, peak_in_flight: 10 } },
     });
   });
+
+  it('answers 429 without Retry-After to a call arriving while max_in_flight are in flight', async () => {
+    sim.setProfile('capacity.inflight', { latency_ms: 200, max_in_flight: 2 });
+    const first = [0, 1].map((i) =>
+      execute(sim, token, 'capacity.inflight', { requestId: `f${i}` }),
+    );
+    await waitFor(() => sim.stats().actions['capacity.inflight']?.in_flight === 2);
+    const refused = await Promise.all(
+      [2, 3].map((i) => execute(sim, token, 'capacity.inflight', { requestId: `f${i}` })),
+    );
+    expect(refused.map((r) => r.status)).toEqual([429, 429]);
+    expect(refused.map((r) => r.headers.get('retry-after'))).toEqual([null, null]);
+    expect((await Promise.all(first)).map((r) => r.status)).toEqual([200, 200]);
+    // A refused call holds no capacity: once the two have ended, a call is taken again.
+    expect((await execute(sim, token, 'capacity.inflight')).status).toBe(200);
+    expect(sim.stats().actions['capacity.inflight']).toMatchObject({
+      calls: 5,
+      statuses: { '200': 3, '429': 2 },
+      max_in_flight_refusals: 2,
+      max_per_second_refusals: 0,
+    });
+    // Each recent call shows how it was answered.
+    const calls = sim.recentCalls().filter((c) => c.action_id === 'capacity.inflight');
+    expect(Object.fromEntries(calls.map((c) => [c.request_id ?? 'last', c.status]))).toEqual({
+      f0: 200,
+      f1: 200,
+      f2: 429,
+      f3: 429,
+      last: 200,
+    });
+  });
+
+  it("answers 429 with the profile's Retry-After beyond max_per_second in a second", async () => {
+    sim.setProfile('capacity.rate', { max_per_second: 3, retry_after_seconds: 2 });
+    const started = Date.now();
+    const answers: Response[] = [];
+    for (let i = 0; i < 5; i++) answers.push(await execute(sim, token, 'capacity.rate'));
+    expect(Date.now() - started).toBeLessThan(1000);
+    expect(answers.map((r) => r.status)).toEqual([200, 200, 200, 429, 429]);
+    expect(answers[3].headers.get('retry-after')).toBe('2');
+    await waitFor(() => Date.now() >= started + 1000);
+    expect((await execute(sim, token, 'capacity.rate')).status).toBe(200);
+    const stats = sim.stats();
+    expect(stats.actions['capacity.rate']).toMatchObject({
+      max_per_second_refusals: 2,
+      max_in_flight_refusals: 0,
+    });
+    expect(stats.max_per_second_refusals).toBeGreaterThanOrEqual(2);
+  });
 });
 
 describe('CXone simulator: determinism', () => {

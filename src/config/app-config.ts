@@ -65,6 +65,15 @@ export class AppConfig {
   /** DOCS_ENABLED=false: no /docs, no /docs-json. */
   docsEnabled: boolean;
   cxone: CxoneConfig;
+  /** Tenant protection (what CXone accepts from the whole cluster). */
+  tenant: {
+    /** CXONE_TENANT_MAX_CONCURRENCY: CXone calls in flight across every replica; unset, no bound. */
+    maxConcurrency?: number;
+    /** CXONE_RATE_LIMIT_PER_SECOND: CXone calls started per second across every replica; unset, no bound. */
+    rateLimitPerSecond?: number;
+    /** ADAPTIVE_CONCURRENCY: each action's concurrency follows what CXone accepts (AIMD). */
+    adaptiveConcurrency: boolean;
+  };
   circuit: {
     failureThreshold: number;
     recoverySeconds: number;
@@ -103,7 +112,19 @@ export class AppConfig {
     /** A Redis command with no answer in this time fails (REDIS_COMMAND_TIMEOUT_MS). */
     commandTimeoutMs: number;
   };
-  callback: { secret?: string; allowedHosts: string[] };
+  callback: {
+    /** CALLBACK_SECRET: signs the callbacks of callers without a secret of their own. */
+    secret?: string;
+    /** CALLBACK_SECRETS: caller name → that caller's secret. */
+    secrets: Map<string, string>;
+    /** Hosts a callback may reach over http or at a refused address (docs/api.md, Callback). */
+    allowedHosts: string[];
+    maxAttempts: number;
+    /** One attempt, from resolving the host to the answer's status line. */
+    timeoutMs: number;
+    /** The wait after the first failed attempt; it doubles with each attempt (jittered). */
+    retryDelayMs: number;
+  };
   /**
    * HTTP_PROXY, HTTPS_PROXY and NO_PROXY (the lower-case spelling wins): undefined when no proxy
    * is set. Given to Node's built-in proxy support (`http.Agent`'s `proxyEnv`). A proxy URL may

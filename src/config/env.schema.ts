@@ -25,9 +25,6 @@ const toBoolean = ({ value }: { value: unknown }): unknown => {
 
 const urlOptions = { require_tld: false, require_protocol: true, protocols: ['http', 'https'] };
 
-/** Where batches are kept (STORE); unset: `redis` with REDIS_URL, else `sqlite`. */
-export const STORES = ['memory', 'sqlite', 'redis'] as const;
-
 /** NICE CXone areas whose access-key token endpoint is `https://{area}.nice-incontact.com/…`. */
 export const CXONE_AREAS = ['na1', 'au1', 'eu1'] as const;
 export const CXONE_GRANT_TYPES = ['client_credentials', 'password', 'access_key'] as const;
@@ -42,6 +39,8 @@ const accessKeyRequired = ({ object }: { object: object }): string =>
   `is required when CXONE_GRANT_TYPE=${(object as EnvDto).CXONE_GRANT_TYPE}`;
 const clientRequired = 'is required (unless CXONE_SIMULATOR=true or CXONE_GRANT_TYPE=access_key)';
 
+/** Where batches are kept (STORE); unset: `redis` with REDIS_URL, else `sqlite`. */
+export const STORES = ['memory', 'sqlite', 'redis'] as const;
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 /** OTLP transports the trace exporter speaks; `http/protobuf` is the OpenTelemetry default. */
 export const OTLP_PROTOCOLS = ['http/protobuf', 'http/json', 'grpc'] as const;
@@ -114,6 +113,20 @@ export class EnvDto {
 
   @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(10000) CXONE_MAX_CONCURRENCY?: number;
   @IsOptional() @Type(() => Number) @IsInt() @Min(0) @Max(10) CXONE_MAX_RETRIES?: number;
+  // Tenant protection: one budget for every replica, and concurrency that adapts per action.
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(1_000_000)
+  CXONE_TENANT_MAX_CONCURRENCY?: number;
+  @IsOptional()
+  @Type(() => Number)
+  @IsNumber()
+  @Min(0.01)
+  @Max(100_000)
+  CXONE_RATE_LIMIT_PER_SECOND?: number;
+  @IsOptional() @Transform(toBoolean) @IsBoolean() ADAPTIVE_CONCURRENCY?: boolean;
   @IsOptional() @Type(() => Number) @IsInt() @Min(0) @Max(3600) MAX_RETRY_AFTER_SECONDS?: number;
   @IsOptional() @Type(() => Number) @IsInt() @Min(0) @Max(3600) TOKEN_REFRESH_SKEW_SECONDS?: number;
   @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(1000) CIRCUIT_FAILURE_THRESHOLD?: number;
@@ -181,7 +194,17 @@ export class EnvDto {
   @IsString()
   @MinLength(16, { message: 'must be at least 16 characters' })
   CALLBACK_SECRET?: string;
+  /** `caller:secret,…`; parsed (and each secret checked) by loadConfig. */
+  @IsOptional() @IsString() CALLBACK_SECRETS?: string;
   @IsOptional() @IsString() CALLBACK_ALLOWED_HOSTS?: string;
+  @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(100) CALLBACK_MAX_ATTEMPTS?: number;
+  @IsOptional() @Type(() => Number) @IsInt() @Min(100) @Max(120_000) CALLBACK_TIMEOUT_MS?: number;
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(10)
+  @Max(3_600_000)
+  CALLBACK_RETRY_DELAY_MS?: number;
 
   @IsOptional() @IsUrl(urlOptions) OTEL_EXPORTER_OTLP_ENDPOINT?: string;
   @IsOptional() @IsUrl(urlOptions) OTEL_EXPORTER_OTLP_TRACES_ENDPOINT?: string;

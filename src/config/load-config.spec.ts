@@ -103,6 +103,11 @@ describe('loadConfig', () => {
       queueConcurrency: 50,
       commandTimeoutMs: 10000,
     });
+    expect(config.tenant).toEqual({
+      maxConcurrency: undefined,
+      rateLimitPerSecond: undefined,
+      adaptiveConcurrency: true,
+    });
     expect(config.logLevel).toBe('info');
     expect(config.metrics.enabled).toBe(true);
     expect(config.console.enabled).toBe(true);
@@ -217,12 +222,76 @@ describe('loadConfig', () => {
     ['METRICS_ENABLED', 'perhaps', 'must be a boolean'],
     ['CONSOLE_ENABLED', 'perhaps', 'must be a boolean'],
     ['CALLBACK_SECRET', 'short', 'must be at least 16 characters'],
+    ['CXONE_TENANT_MAX_CONCURRENCY', '0', 'must not be less than 1'],
+    ['CXONE_TENANT_MAX_CONCURRENCY', '2.5', 'must be an integer'],
+    ['CXONE_TENANT_MAX_CONCURRENCY', 'twenty', 'must be an integer'],
+    ['CXONE_RATE_LIMIT_PER_SECOND', '0', 'must not be less than 0.01'],
+    ['CXONE_RATE_LIMIT_PER_SECOND', 'fast', 'must be a number'],
+    ['ADAPTIVE_CONCURRENCY', 'sometimes', 'must be a boolean'],
     ['ADMIN_CALLERS', 'ops,Not A Caller', 'must be caller names'],
   ])('names %s=%s as malformed', (variable, value, problem) => {
     const message = problemOf({ ...base, [variable]: value });
     expect(message).toContain(`Invalid configuration: ${variable} `);
     expect(message).toContain(problem);
     expect(message).not.toContain('\n');
+  });
+
+  it('reads the callback settings: per-caller secrets, attempts, timeout, first retry delay', () => {
+    const key = Buffer.from('a-key-of-20-bytes!!!').toString('base64');
+    const config = loadConfig({
+      ...base,
+      CALLBACK_SECRETS: `acme:acme-secret-0123456, globex:whsec_${key}`,
+      CALLBACK_MAX_ATTEMPTS: '3',
+      CALLBACK_TIMEOUT_MS: '2500',
+      CALLBACK_RETRY_DELAY_MS: '50',
+    });
+    expect([...config.callback.secrets]).toEqual([
+      ['acme', 'acme-secret-0123456'],
+      ['globex', `whsec_${key}`],
+    ]);
+    expect(config.callback).toMatchObject({ maxAttempts: 3, timeoutMs: 2500, retryDelayMs: 50 });
+    expect(loadConfig(base).callback).toMatchObject({
+      maxAttempts: 8,
+      timeoutMs: 10_000,
+      retryDelayMs: 5000,
+      secrets: new Map(),
+    });
+  });
+
+  it.each([
+    ['CALLBACK_SECRETS', 'no-colon-secret-0123456', 'entry 1 must be caller:secret'],
+    ['CALLBACK_SECRETS', 'Acme:acme-secret-0123456', 'entry 1 must be caller:secret'],
+    [
+      'CALLBACK_SECRETS',
+      'acme:acme-secret-0123456,globex:short-one',
+      'entry 2: the secret must be at least 16',
+    ],
+    [
+      'CALLBACK_SECRETS',
+      'acme:acme-secret-0123456,acme:acme-secret-6543210',
+      'entry 2 repeats the caller acme',
+    ],
+    [
+      'CALLBACK_SECRETS',
+      'acme:whsec_not*base64*at-all',
+      'entry 1: the secret must be base64 after whsec_',
+    ],
+    [
+      'CALLBACK_SECRET',
+      `whsec_${Buffer.from('too-short').toString('base64')}`,
+      'at least 16 bytes',
+    ],
+    ['CALLBACK_MAX_ATTEMPTS', '0', 'must not be less than 1'],
+    ['CALLBACK_TIMEOUT_MS', 'soon', 'must be an integer'],
+    ['CALLBACK_RETRY_DELAY_MS', '5', 'must not be less than 10'],
+  ])('refuses %s=%s without echoing a secret', (variable, value, problem) => {
+    const message = problemOf({ ...base, [variable]: value });
+    expect(message).toContain(`Invalid configuration: ${variable} `);
+    expect(message).toContain(problem);
+    if (variable.includes('SECRET')) {
+      for (const part of value.split(/[,:]/).filter((p) => p.length > 5))
+        expect(message).not.toContain(part);
+    }
   });
 
   it('reads ADMIN_CALLERS as a list of caller names (none by default)', () => {
@@ -248,6 +317,20 @@ describe('loadConfig', () => {
       OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'http/json',
     });
     expect(both.otel.protocol).toBe('http/json');
+  });
+
+  it('reads the tenant protection settings', () => {
+    const config = loadConfig({
+      ...base,
+      CXONE_TENANT_MAX_CONCURRENCY: '20',
+      CXONE_RATE_LIMIT_PER_SECOND: '2.5',
+      ADAPTIVE_CONCURRENCY: 'false',
+    });
+    expect(config.tenant).toEqual({
+      maxConcurrency: 20,
+      rateLimitPerSecond: 2.5,
+      adaptiveConcurrency: false,
+    });
   });
 
   it('reads the batch span processor settings (OTEL_BSP_*)', () => {

@@ -2,7 +2,6 @@ import { plainToInstance } from 'class-transformer';
 import { validateSync, type ValidationError } from 'class-validator';
 import { readFileSync } from 'node:fs';
 import * as http from 'node:http';
-import { resolve } from 'node:path';
 import {
   ApiKeyEntryError,
   CALLER_NAME,
@@ -11,6 +10,7 @@ import {
   parseApiKeysVariable,
   type ApiKeyEntry,
 } from './api-keys.js';
+import { resolve } from 'node:path';
 import { AppConfig } from './app-config.js';
 import { CXONE_AREAS, EnvDto } from './env.schema.js';
 
@@ -29,6 +29,7 @@ const SECRET_VARIABLES = new Set([
   'CXONE_ACCESS_KEY_SECRET',
   'API_KEYS',
   'CALLBACK_SECRET',
+  'CALLBACK_SECRETS',
   'REDIS_URL',
   'OTEL_EXPORTER_OTLP_HEADERS',
   'OTEL_EXPORTER_OTLP_TRACES_HEADERS',
@@ -151,12 +152,43 @@ function proxySettings(dto: EnvDto): AppConfig['proxy'] {
   };
 }
 
-/** STORE, or its default: `redis` with REDIS_URL, else `sqlite`. `redis` needs REDIS_URL. */
-function storeOf(dto: EnvDto): AppConfig['store'] {
-  const store = dto.STORE ?? (dto.REDIS_URL ? 'redis' : 'sqlite');
-  if (store === 'redis' && !dto.REDIS_URL)
-    throw new ConfigError('STORE', 'is redis but REDIS_URL is not set');
-  return store;
+const MIN_SECRET_LENGTH = 16;
+const WHSEC = /^whsec_[A-Za-z0-9+/]+={0,2}$/;
+
+/** Why a callback secret is unusable, never quoting it; undefined if it is fine. */
+function secretProblem(secret: string): string | undefined {
+  if (secret.startsWith('whsec_')) {
+    if (!WHSEC.test(secret)) return 'must be base64 after whsec_';
+    const bytes = Buffer.from(secret.slice('whsec_'.length), 'base64').length;
+    if (bytes < MIN_SECRET_LENGTH)
+      return `must hold at least ${MIN_SECRET_LENGTH} bytes after whsec_`;
+    return undefined;
+  }
+  return secret.length < MIN_SECRET_LENGTH
+    ? `must be at least ${MIN_SECRET_LENGTH} characters`
+    : undefined;
+}
+
+/** CALLBACK_SECRETS (`caller:secret,…`) by caller; entries are named by position, never quoted. */
+function callerSecrets(value: string | undefined): Map<string, string> {
+  const secrets = new Map<string, string>();
+  list(value).forEach((entry, index) => {
+    const at = entry.indexOf(':');
+    const caller = at > 0 ? entry.slice(0, at) : '';
+    const secret = at > 0 ? entry.slice(at + 1) : '';
+    const which = `entry ${index + 1}`;
+    if (!CALLER_NAME.test(caller))
+      throw new ConfigError(
+        'CALLBACK_SECRETS',
+        `${which} must be caller:secret with a caller name of a-z 0-9 _ . -`,
+      );
+    const problem = secretProblem(secret);
+    if (problem) throw new ConfigError('CALLBACK_SECRETS', `${which}: the secret ${problem}`);
+    if (secrets.has(caller))
+      throw new ConfigError('CALLBACK_SECRETS', `${which} repeats the caller ${caller}`);
+    secrets.set(caller, secret);
+  });
+  return secrets;
 }
 
 /** API_KEYS_FILE as it is at start: a file that cannot be read or parsed stops the start. */
@@ -258,6 +290,14 @@ function accessKeyEndpoints(dto: EnvDto): { apiUrl?: string; tokenUrl: string } 
   };
 }
 
+/** STORE, or its default: `redis` with REDIS_URL, else `sqlite`. `redis` needs REDIS_URL. */
+function storeOf(dto: EnvDto): AppConfig['store'] {
+  const store = dto.STORE ?? (dto.REDIS_URL ? 'redis' : 'sqlite');
+  if (store === 'redis' && !dto.REDIS_URL)
+    throw new ConfigError('STORE', 'is redis but REDIS_URL is not set');
+  return store;
+}
+
 function list(value: string | undefined): string[] {
   return (value ?? '')
     .split(',')
@@ -317,6 +357,11 @@ export function loadConfig(
     );
   }
 
+  if (dto.CALLBACK_SECRET !== undefined) {
+    const problem = secretProblem(dto.CALLBACK_SECRET);
+    if (problem) throw new ConfigError('CALLBACK_SECRET', problem);
+  }
+
   return Object.assign(new AppConfig(), {
     port: dto.PORT ?? 3000,
     host: dto.HOST,
@@ -356,6 +401,11 @@ export function loadConfig(
       maxRetryAfterSeconds: dto.MAX_RETRY_AFTER_SECONDS ?? 60,
       tokenRefreshSkewSeconds: dto.TOKEN_REFRESH_SKEW_SECONDS ?? 60,
     },
+    tenant: {
+      maxConcurrency: dto.CXONE_TENANT_MAX_CONCURRENCY,
+      rateLimitPerSecond: dto.CXONE_RATE_LIMIT_PER_SECOND,
+      adaptiveConcurrency: dto.ADAPTIVE_CONCURRENCY ?? true,
+    },
     circuit: {
       failureThreshold: dto.CIRCUIT_FAILURE_THRESHOLD ?? 5,
       recoverySeconds: dto.CIRCUIT_RECOVERY_SECONDS ?? 30,
@@ -383,7 +433,14 @@ export function loadConfig(
       commandTimeoutMs: dto.REDIS_COMMAND_TIMEOUT_MS ?? 10_000,
       queueConcurrency: dto.QUEUE_CONCURRENCY ?? 50,
     },
-    callback: { secret: dto.CALLBACK_SECRET, allowedHosts: list(dto.CALLBACK_ALLOWED_HOSTS) },
+    callback: {
+      secret: dto.CALLBACK_SECRET,
+      secrets: callerSecrets(dto.CALLBACK_SECRETS),
+      allowedHosts: list(dto.CALLBACK_ALLOWED_HOSTS),
+      maxAttempts: dto.CALLBACK_MAX_ATTEMPTS ?? 8,
+      timeoutMs: dto.CALLBACK_TIMEOUT_MS ?? 10_000,
+      retryDelayMs: dto.CALLBACK_RETRY_DELAY_MS ?? 5000,
+    },
     proxy: proxySettings(dto),
     otel: {
       sdkDisabled: dto.OTEL_SDK_DISABLED ?? false,

@@ -5,7 +5,7 @@ import { traceFlags } from '../lib/trace-context.js';
  * The state of one `execute` shared by its attempts: the interceptors count attempts, stamp
  * each with a fresh span id and time it. Carried on the axios request config as `cxoneCall`;
  * it is a class instance, not a plain object, so axios passes it along by reference when
- * it merges configs (and axios-retry re-sends the same config) instead of copying it.
+ * it merges configs instead of copying it, and every attempt of one call shares it.
  */
 export class CxoneCall implements AttemptInfo {
   attempts = 0;

@@ -1,7 +1,7 @@
 import { HttpService } from '@nestjs/axios';
 import { Injectable, type OnApplicationShutdown } from '@nestjs/common';
-import axiosRetry from 'axios-retry';
 import { type AxiosInstance, isAxiosError } from 'axios';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { CxoneEndpoints } from '../auth/cxone-endpoints.service.js';
 import { TokenManager } from '../auth/token-manager.service.js';
 import { ResultCache } from '../cache/result-cache.service.js';
@@ -9,6 +9,7 @@ import { CircuitBreaker } from '../circuit-breaker/circuit-breaker.service.js';
 import type { CircuitPermit } from '../circuit-breaker/circuit-state.store.js';
 import { ACTION_ID_PATTERN } from '../lib/action-id.js';
 import { canonicalJson } from '../lib/canonical-json.js';
+import { DomainError } from '../lib/domain-error.js';
 import { AppConfig } from '../config/app-config.js';
 import { CxoneCall } from './cxone-call.context.js';
 import { CxoneCallError } from './cxone-call.error.js';
@@ -20,10 +21,19 @@ import {
 } from './cxone-error.classifier.js';
 import { installLatencyInterceptor, installTracingInterceptor } from './cxone.interceptors.js';
 import { trimAxiosDefaults } from './cxone.http-config.js';
-import { axiosRetryConfig, cxoneRetryPolicy } from './cxone.retry-policy.js';
+import {
+  cxoneRetryPolicy,
+  isRetryable,
+  parseRetryAfter,
+  retryDelayMs,
+  type RetryPolicy,
+} from './cxone.retry-policy.js';
 import type { ClosableAdapter } from './transport/node-http.adapter.js';
 import type {
+  AttemptAdmission,
   AttemptListener,
+  AttemptPermit,
+  AttemptResult,
   ExecuteOptions,
   ExecuteResult,
   SpanIdSource,
@@ -44,10 +54,17 @@ interface Answer {
 }
 const MAX_TIMEOUT_MS = 600_000;
 
+const FREE_SLOT: AttemptPermit = { release: () => undefined };
+/** Without a scheduler every attempt goes at once. */
+const FREE_ADMISSION: AttemptAdmission = { admit: () => Promise.resolve(FREE_SLOT) };
+const NOT_SENT: AttemptResult = { kind: 'not_sent', latencyMs: 0 };
+
 /**
  * The one way to call a CXone data action (docs/api.md): result cache, circuit breaker,
  * token, tracing headers, retries with backoff, one token refresh on 401, error classification
- * and the stale fallback.
+ * and the stale fallback. Each attempt waits for its turn from `options.admission` and gives it
+ * back when it ends, so a retry's wait holds no concurrency slot (which is why the retries are a
+ * loop here rather than axios-retry, whose wait happens inside the request).
  */
 @Injectable()
 export class CxoneClient implements OnApplicationShutdown {
@@ -60,6 +77,7 @@ export class CxoneClient implements OnApplicationShutdown {
   private readonly secrets: string[];
   private readonly probeLeaseMsPerTimeoutMs: number;
   private readonly probeLeaseExtraMs: number;
+  private readonly retryPolicy: RetryPolicy;
   private readonly circuitMinTimeoutMs: number;
 
   constructor(
@@ -84,9 +102,10 @@ export class CxoneClient implements OnApplicationShutdown {
     this.probeLeaseExtraMs = cxone.maxRetries * options.retryMaxDelayMs;
     this.circuitMinTimeoutMs = config.circuit.minTimeoutMs;
 
+    this.retryPolicy = cxoneRetryPolicy(cxone, options);
+
     installLatencyInterceptor(this.axios, this.listeners);
     installTracingInterceptor(this.axios, () => this.spanIdSource);
-    axiosRetry(this.axios, axiosRetryConfig(cxoneRetryPolicy(cxone, options)));
   }
 
   /**
@@ -187,6 +206,12 @@ export class CxoneClient implements OnApplicationShutdown {
     await (this.axios.defaults.adapter as Partial<ClosableAdapter> | undefined)?.close?.();
   }
 
+  /**
+   * The attempts of one call: each waits for its turn, is sent, and hands its turn back with what
+   * CXone answered before any backoff. 429, 502, 503, 504 and connection resets are retried up to
+   * CXONE_MAX_RETRIES times (a 429's Retry-After honoured); a 401 refreshes the token once and
+   * tries again.
+   */
   private async send(
     actionId: string,
     body: string,
@@ -195,17 +220,68 @@ export class CxoneClient implements OnApplicationShutdown {
   ): Promise<Answer> {
     const encodedId = encodeURIComponent(actionId);
     // The token first: with the access-key grant its answer may be what names the API base.
-    const token = this.tokens.peek() ?? (await this.tokens.getToken());
+    if (this.urlParts === undefined && this.tokens.peek() === undefined)
+      await this.tokens.getToken();
     const url = (this.urlParts ?? (await this.resolveUrlParts())).join(encodedId);
+    const admission = options.admission ?? FREE_ADMISSION;
+    const waitSignal = anySignal(options.signal, admission.waitSignal);
+    let retries = 0;
+    let refreshed = false;
+    for (;;) {
+      const slot = await admission.admit();
+      let token: string;
+      try {
+        token = this.tokens.peek() ?? (await this.tokens.getToken());
+      } catch (error) {
+        slot.release(NOT_SENT);
+        throw error;
+      }
+      let failure: unknown;
+      try {
+        const data = await this.post(url, body, token, options, call);
+        slot.release({ kind: 'success', latencyMs: call.lastLatencyMs });
+        return data;
+      } catch (error) {
+        slot.release(this.attemptResult(error, call));
+        failure = error;
+      }
+      if (!isAxiosError(failure)) throw failure;
+      if (failure.response?.status === 401 && !refreshed) {
+        // One refresh and one more try; a second 401 (or a 403) is AUTH_FAILED.
+        refreshed = true;
+        this.tokens.invalidate(token);
+        if ((await this.tokens.getToken()) === token) throw failure;
+        continue;
+      }
+      if (!isRetryable(failure) || retries >= this.retryPolicy.maxRetries) throw failure;
+      retries++;
+      await this.backoff(retryDelayMs(retries, failure, this.retryPolicy), waitSignal);
+    }
+  }
+
+  /** What the attempt says about CXone's capacity: 429 and 503 are refusals. */
+  private attemptResult(error: unknown, call: CxoneCall): AttemptResult {
+    const latencyMs = call.lastLatencyMs;
+    const response = isAxiosError(error) ? error.response : undefined;
+    if (response?.status === 429) {
+      const asked = parseRetryAfter(response.headers['retry-after'], this.retryPolicy.now());
+      return asked === undefined
+        ? { kind: 'refused', latencyMs }
+        : {
+            kind: 'refused',
+            retryAfterMs: Math.min(asked, this.retryPolicy.maxRetryAfterMs),
+            latencyMs,
+          };
+    }
+    if (response?.status === 503) return { kind: 'refused', latencyMs };
+    return { kind: 'other', latencyMs };
+  }
+
+  private async backoff(delayMs: number, signal: AbortSignal | undefined): Promise<void> {
     try {
-      return await this.post(url, body, token, options, call);
-    } catch (error) {
-      if (!isAxiosError(error) || error.response?.status !== 401) throw error;
-      // One refresh and one more try; a second 401 (or a 403) is AUTH_FAILED.
-      this.tokens.invalidate(token);
-      const fresh = await this.tokens.getToken();
-      if (fresh === token) throw error;
-      return await this.post(url, body, fresh, options, call);
+      await sleep(delayMs, undefined, signal ? { signal } : undefined);
+    } catch {
+      throw new DomainError('CANCELLED', 'call cancelled');
     }
   }
 
@@ -299,4 +375,13 @@ export class CxoneClient implements OnApplicationShutdown {
     if (token !== undefined) safe = safe.split(token).join('[redacted]');
     return safe.replace(/Bearer\s+\S+/gi, 'Bearer [redacted]');
   };
+}
+
+function anySignal(
+  a: AbortSignal | undefined,
+  b: AbortSignal | undefined,
+): AbortSignal | undefined {
+  if (a === undefined) return b;
+  if (b === undefined) return a;
+  return AbortSignal.any([a, b]);
 }

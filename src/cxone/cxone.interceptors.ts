@@ -6,7 +6,7 @@ import { traceparent } from '../lib/trace-context.js';
 /**
  * Times every attempt and tells the listeners (the batch layer, metrics). Installed first:
  * axios runs request interceptors last-installed-first, so its request side runs just before
- * the request is sent, and its response side runs before axios-retry decides on a retry.
+ * the request is sent, and its response side runs before the client decides on a retry.
  */
 export function installLatencyInterceptor(
   axios: AxiosInstance,

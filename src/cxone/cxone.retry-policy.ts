@@ -1,5 +1,4 @@
 import type { AxiosError } from 'axios';
-import type { IAxiosRetryConfig } from 'axios-retry';
 import type { AppConfig } from '../config/app-config.js';
 import type { CxoneClientOptions } from './cxone-client.options.js';
 
@@ -82,15 +81,4 @@ export function retryDelayMs(retry: number, error: AxiosError, policy: RetryPoli
   }
   const exponential = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (retry - 1));
   return exponential / 2 + (policy.random() * exponential) / 2;
-}
-
-/** The axios-retry settings for CXone calls. */
-export function axiosRetryConfig(policy: RetryPolicy): IAxiosRetryConfig {
-  return {
-    retries: policy.maxRetries,
-    retryCondition: isRetryable,
-    retryDelay: (retry, error) => retryDelayMs(retry, error, policy),
-    // The timeout bounds each attempt, not the whole call: `timeout_ms` is per downstream call.
-    shouldResetTimeout: true,
-  };
 }

@@ -13,6 +13,13 @@ export interface ExecuteOptions {
   cacheTtlSeconds: number;
   /** Aborts the call (and any retry wait): rejects with CANCELLED. */
   signal?: AbortSignal;
+  /**
+   * Who decides when each attempt may be sent (the batch layer's concurrency gate): the client
+   * asks it before every attempt and hands the slot back, with what CXone answered, as soon as
+   * the attempt ends, so that backoff and Retry-After waits hold no slot. Without it every
+   * attempt goes at once.
+   */
+  admission?: AttemptAdmission;
   /** Position of the item in its batch; only read by telemetry (span attribute). */
   itemIndex?: number;
 }
@@ -67,3 +74,31 @@ export interface AttemptRecord {
 
 /** Called synchronously after every attempt; must be cheap and must not throw. */
 export type AttemptListener = (record: AttemptRecord) => void;
+
+/** What an attempt told about CXone's capacity, for the tenant protection. */
+export interface AttemptResult {
+  /**
+   * `success`: 2xx. `refused`: 429 or 503, CXone's "too much". `other`: any other answer, or
+   * none (timeout, network). `not_sent`: the slot was given back without a call.
+   */
+  kind: 'success' | 'refused' | 'other' | 'not_sent';
+  /** A 429's Retry-After, in ms (capped at MAX_RETRY_AFTER_SECONDS). */
+  retryAfterMs?: number;
+  /** How long the attempt took, in ms. */
+  latencyMs: number;
+}
+
+/** The turn of one attempt; `release` exactly once, when the attempt has ended. */
+export interface AttemptPermit {
+  release(result: AttemptResult): void;
+}
+
+export interface AttemptAdmission {
+  /** Resolves when one attempt may be sent; rejects (CANCELLED) once `waitSignal` aborts. */
+  admit(): Promise<AttemptPermit>;
+  /**
+   * Aborted when the call should stop waiting (its batch is cancelled or handed back): a
+   * retry's backoff ends at once. Calls in flight are not aborted by it.
+   */
+  readonly waitSignal?: AbortSignal;
+}

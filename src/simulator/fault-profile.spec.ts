@@ -19,8 +19,16 @@ describe('parseFaultProfile', () => {
       fail_first: { attempts: 2, status: 502 },
       non_json_rate: 0.05,
       non_json_status: 500,
+      max_in_flight: 20,
+      max_per_second: 400,
     };
     expect(faultProfileView(parseFaultProfile(input))).toEqual(input);
+  });
+
+  it('accepts null for no capacity', () => {
+    const profile = parseFaultProfile({ max_in_flight: null, max_per_second: null });
+    expect(profile.maxInFlight).toBeNull();
+    expect(profile.maxPerSecond).toBeNull();
   });
 
   it('defaults fail_first.status to 503 and accepts fail_first null', () => {
@@ -47,6 +55,9 @@ describe('parseFaultProfile', () => {
     [{ fail_first: {} }, 'fail_first.attempts'],
     [{ fail_first: { attempts: 1, extra: 1 } }, 'fail_first.extra'],
     [{ non_json_status: 100 }, 'non_json_status'],
+    [{ max_in_flight: 0 }, 'max_in_flight'],
+    [{ max_in_flight: 2.5 }, 'max_in_flight'],
+    [{ max_per_second: '10' }, 'max_per_second'],
   ])('refuses %j naming %s', (input, field) => {
     expect(() => parseFaultProfile(input)).toThrow(expect.objectContaining({ field }));
   });

@@ -21,6 +21,8 @@ export interface FaultProfileInput {
   fail_first?: { attempts: number; status?: number } | null;
   non_json_rate?: number;
   non_json_status?: number;
+  max_in_flight?: number | null;
+  max_per_second?: number | null;
 }
 
 /** A normalised profile as shown by GET /__sim/profiles: every field present. */
@@ -36,6 +38,8 @@ export interface FaultProfileView {
   fail_first: { attempts: number; status: number } | null;
   non_json_rate: number;
   non_json_status: number;
+  max_in_flight: number | null;
+  max_per_second: number | null;
 }
 
 export interface FaultProfile {
@@ -50,6 +54,16 @@ export interface FaultProfile {
   readonly failFirst: { readonly attempts: number; readonly status: number } | null;
   readonly nonJsonRate: number;
   readonly nonJsonStatus: number;
+  /**
+   * The action's concurrency capacity: a call arriving while this many are in flight is answered
+   * 429 without Retry-After, as a concurrency limit answers. null: none.
+   */
+  readonly maxInFlight: number | null;
+  /**
+   * The action's rate capacity: a call beyond this many in the last second is answered 429 with
+   * the profile's Retry-After. null: none.
+   */
+  readonly maxPerSecond: number | null;
 }
 
 export const ZERO_FAULT_PROFILE: FaultProfile = Object.freeze({
@@ -64,11 +78,14 @@ export const ZERO_FAULT_PROFILE: FaultProfile = Object.freeze({
   failFirst: null,
   nonJsonRate: 0,
   nonJsonStatus: 200,
+  maxInFlight: null,
+  maxPerSecond: null,
 });
 
 const MAX_LATENCY_MS = 600_000;
 const RATE = { min: 0, max: 1 };
 const ERROR_STATUS = { min: 400, max: 599, integer: true };
+const CAPACITY = { min: 1, max: 1_000_000, integer: true };
 
 const PROFILE_FIELDS: ReadonlySet<string> = new Set([
   'latency_ms',
@@ -82,6 +99,8 @@ const PROFILE_FIELDS: ReadonlySet<string> = new Set([
   'fail_first',
   'non_json_rate',
   'non_json_status',
+  'max_in_flight',
+  'max_per_second',
 ]);
 const FAIL_FIRST_FIELDS: ReadonlySet<string> = new Set(['attempts', 'status']);
 
@@ -112,6 +131,8 @@ export function parseFaultProfile(input: unknown): FaultProfile {
     nonJsonStatus:
       optionalNumber(input, 'non_json_status', { min: 200, max: 599, integer: true }) ??
       d.nonJsonStatus,
+    maxInFlight: optionalCapacity(input, 'max_in_flight'),
+    maxPerSecond: optionalCapacity(input, 'max_per_second'),
   });
 }
 
@@ -128,7 +149,15 @@ export function faultProfileView(profile: FaultProfile): FaultProfileView {
     fail_first: profile.failFirst && { ...profile.failFirst },
     non_json_rate: profile.nonJsonRate,
     non_json_status: profile.nonJsonStatus,
+    max_in_flight: profile.maxInFlight,
+    max_per_second: profile.maxPerSecond,
   };
+}
+
+/** A capacity: a positive integer, or null (or absent) for none. */
+function optionalCapacity(input: Record<string, unknown>, key: string): number | null {
+  if (input[key] === null) return null;
+  return optionalNumber(input, key, CAPACITY) ?? null;
 }
 
 function parseRetryAfterFormat(value: unknown): RetryAfterFormat | undefined {

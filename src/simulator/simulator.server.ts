@@ -31,6 +31,7 @@ import {
 } from './simulator.options.js';
 import {
   type ActionCounters,
+  type CallTicket,
   type RecordedCall,
   SimulatorState,
   type SimulatorStats,
@@ -265,21 +266,21 @@ class CxoneSimulator implements SimulatorHandle {
     const requestId = typeof header === 'string' && header !== '' ? header : null;
     const action = this.state.action(actionId);
     // Counted before anything can fail, so every retry the client makes is visible.
-    const attempt = this.state.beginCall(action, requestId, req.headers);
+    const ticket = this.state.beginCall(action, requestId, req.headers);
     res.once('close', () => this.state.endCall(action));
 
     const rejection = this.tokens.rejection(req.headers.authorization, Date.now());
     if (rejection !== null) {
-      this.state.recordStatus(action, 401);
+      this.state.recordStatus(action, 401, ticket);
       sendError(res, 401, 'invalid_token', rejection, BEARER_CHALLENGE);
       return;
     }
     readBody(req, MAX_EXECUTE_BODY_BYTES, (body) => {
       if (body === null) {
-        this.state.recordStatus(action, 413);
+        this.state.recordStatus(action, 413, ticket);
         payloadTooLarge(res, MAX_EXECUTE_BODY_BYTES);
       } else {
-        this.answerExecute(res, action, requestId, attempt, body);
+        this.answerExecute(res, action, requestId, ticket, body);
       }
     });
   }
@@ -288,35 +289,48 @@ class CxoneSimulator implements SimulatorHandle {
     res: ServerResponse,
     action: ActionCounters,
     requestId: string | null,
-    attempt: number,
+    ticket: CallTicket,
     body: string,
   ): void {
     try {
       JSON.parse(body);
     } catch {
-      this.state.recordStatus(action, 400);
+      this.state.recordStatus(action, 400, ticket);
       sendError(res, 400, 'invalid_request', 'body must be JSON');
       return;
     }
     const p =
       this.profilesById.get(action.actionId) ?? this.profilesById.get('*') ?? ZERO_FAULT_PROFILE;
 
+    // The tenant's capacity comes first, as a gateway in front of the action refuses before the
+    // action runs: the rate, then the concurrency.
+    if (p.maxPerSecond !== null && !action.startWithin(p.maxPerSecond, Date.now())) {
+      this.state.recordRefusal(action, 'per_second');
+      return this.fail(res, action, ticket, 429, ['Retry-After', retryAfter(p)]);
+    }
+    if (p.maxInFlight !== null && action.admitted >= p.maxInFlight) {
+      this.state.recordRefusal(action, 'in_flight');
+      return this.fail(res, action, ticket, 429);
+    }
+    action.admitted++;
+    res.once('close', () => action.admitted--);
+
     if (p.hangRate > 0 && this.random() < p.hangRate) {
       // Never answered: the socket stays open until the client gives up or close().
       action.hangs++;
       return;
     }
-    if (p.failFirst !== null && attempt <= p.failFirst.attempts) {
-      return this.fail(res, action, p.failFirst.status);
+    if (p.failFirst !== null && ticket.attempt <= p.failFirst.attempts) {
+      return this.fail(res, action, ticket, p.failFirst.status);
     }
     if (p.rateLimitRate > 0 && this.random() < p.rateLimitRate) {
-      return this.fail(res, action, 429, ['Retry-After', retryAfter(p)]);
+      return this.fail(res, action, ticket, 429, ['Retry-After', retryAfter(p)]);
     }
     if (p.errorRate > 0 && this.random() < p.errorRate) {
-      return this.fail(res, action, p.errorStatus);
+      return this.fail(res, action, ticket, p.errorStatus);
     }
     if (p.nonJsonRate > 0 && this.random() < p.nonJsonRate) {
-      this.state.recordStatus(action, p.nonJsonStatus);
+      this.state.recordStatus(action, p.nonJsonStatus, ticket);
       sendText(res, p.nonJsonStatus, HTML_TYPE, HTML_BODY);
       return;
     }
@@ -326,13 +340,13 @@ class CxoneSimulator implements SimulatorHandle {
     const answer = `{"action_id":${action.idJson},"request_id":${requestIdJson},"data":${body}}`;
     const delay = p.jitterMs > 0 ? p.latencyMs + this.random() * p.jitterMs : p.latencyMs;
     if (delay <= 0) {
-      this.state.recordStatus(action, 200);
+      this.state.recordStatus(action, 200, ticket);
       sendText(res, 200, JSON_TYPE, answer);
       return;
     }
     this.later(delay, () => {
       if (res.destroyed) return;
-      this.state.recordStatus(action, 200);
+      this.state.recordStatus(action, 200, ticket);
       sendText(res, 200, JSON_TYPE, answer);
     });
   }
@@ -340,6 +354,7 @@ class CxoneSimulator implements SimulatorHandle {
   private fail(
     res: ServerResponse,
     action: ActionCounters,
+    ticket: CallTicket,
     status: number,
     headers?: readonly string[],
   ): void {
@@ -348,7 +363,7 @@ class CxoneSimulator implements SimulatorHandle {
       body = JSON.stringify({ error: 'simulated', message: `simulated ${status}` });
       this.failureBodies.set(status, body);
     }
-    this.state.recordStatus(action, status);
+    this.state.recordStatus(action, status, ticket);
     sendText(res, status, JSON_TYPE, body, headers);
   }
 

@@ -14,6 +14,10 @@ export interface ActionStats {
   peak_in_flight: number;
   statuses: Record<string, number>;
   hangs: number;
+  /** Calls answered 429 (no Retry-After) because `max_in_flight` calls were in flight. */
+  max_in_flight_refusals: number;
+  /** Calls answered 429 (with Retry-After) because `max_per_second` had started in the last second. */
+  max_per_second_refusals: number;
 }
 
 export interface SimulatorStats {
@@ -24,6 +28,8 @@ export interface SimulatorStats {
   calls: number;
   in_flight: number;
   peak_in_flight: number;
+  max_in_flight_refusals: number;
+  max_per_second_refusals: number;
   actions: Record<string, ActionStats>;
   request_ids: number;
   /** Request ids dropped (oldest first) to stay within the simulator's `maxRequestIds`. */
@@ -43,6 +49,15 @@ export interface RecordedCall {
   x_span_id: string | null;
   content_type: string | null;
   accept: string | null;
+  /** The status answered; null while the call is still open (or hangs). */
+  status: number | null;
+}
+
+/** Where a call is recorded among the recent calls, so that its answer's status lands there. */
+export interface CallTicket {
+  attempt: number;
+  slot: CallSlot | undefined;
+  seq: number;
 }
 
 /** Counters of one action id; mutated in place on the hot path. */
@@ -52,15 +67,39 @@ export class ActionCounters {
   peakInFlight = 0;
   hangs = 0;
   statuses = new Map<number, number>();
+  /** Calls past the capacity checks and not answered yet: what `max_in_flight` bounds. */
+  admitted = 0;
+  refusedInFlight = 0;
+  refusedPerSecond = 0;
+  /** Admission times of the last `max_per_second` calls (ring), what `max_per_second` bounds. */
+  private starts: Float64Array = new Float64Array(0);
+  private oldestStart = 0;
   /** The id already JSON-encoded, so success bodies are built without re-encoding it. */
   readonly idJson: string;
 
   constructor(readonly actionId: string) {
     this.idJson = JSON.stringify(actionId);
   }
+
+  /**
+   * Whether one more call may start now with at most `perSecond` started in the last second
+   * (counted if so). A refused call does not count: the tenant did not take it.
+   */
+  startWithin(perSecond: number, now: number): boolean {
+    if (this.starts.length !== perSecond) {
+      this.starts = new Float64Array(perSecond).fill(Number.NEGATIVE_INFINITY);
+      this.oldestStart = 0;
+    }
+    if (this.starts[this.oldestStart] > now - 1000) return false;
+    this.starts[this.oldestStart] = now;
+    this.oldestStart = (this.oldestStart + 1) % perSecond;
+    return true;
+  }
 }
 
-interface CallSlot {
+export interface CallSlot {
+  seq: number;
+  status: number | null;
   receivedAtMs: number;
   actionId: string;
   requestId: string | null;
@@ -88,6 +127,9 @@ export class SimulatorState {
   peakInFlight = 0;
   maxAttempts = 0;
   forgottenRequestIds = 0;
+  refusedInFlight = 0;
+  refusedPerSecond = 0;
+  private callSeq = 0;
 
   private actions = new Map<string, ActionCounters>();
   private readonly attemptsByRequestId = new Map<string, number>();
@@ -113,12 +155,15 @@ export class SimulatorState {
     return counters;
   }
 
-  /** Counts a call as it arrives; returns its attempt number for its X-Request-Id (1 if none). */
+  /**
+   * Counts a call as it arrives; its ticket has its attempt number for its X-Request-Id (1 if
+   * none) and where it is recorded.
+   */
   beginCall(
     action: ActionCounters,
     requestId: string | null,
     headers: IncomingHttpHeaders,
-  ): number {
+  ): CallTicket {
     this.calls++;
     action.calls++;
     if (++this.inFlight > this.peakInFlight) this.peakInFlight = this.inFlight;
@@ -137,8 +182,8 @@ export class SimulatorState {
       this.attemptsByRequestId.set(requestId, attempt);
       if (attempt > this.maxAttempts) this.maxAttempts = attempt;
     }
-    this.recordCall(action.actionId, requestId, attempt, headers);
-    return attempt;
+    const slot = this.recordCall(action.actionId, requestId, attempt, headers);
+    return { attempt, slot, seq: slot?.seq ?? 0 };
   }
 
   endCall(action: ActionCounters): void {
@@ -146,8 +191,21 @@ export class SimulatorState {
     action.inFlight--;
   }
 
-  recordStatus(action: ActionCounters, status: number): void {
+  recordStatus(action: ActionCounters, status: number, ticket?: CallTicket): void {
     action.statuses.set(status, (action.statuses.get(status) ?? 0) + 1);
+    // The slot may have been reused by a later call meanwhile.
+    if (ticket?.slot !== undefined && ticket.slot.seq === ticket.seq) ticket.slot.status = status;
+  }
+
+  /** A call refused by the action's capacity (`max_in_flight` or `max_per_second`). */
+  recordRefusal(action: ActionCounters, limit: 'in_flight' | 'per_second'): void {
+    if (limit === 'in_flight') {
+      this.refusedInFlight++;
+      action.refusedInFlight++;
+    } else {
+      this.refusedPerSecond++;
+      action.refusedPerSecond++;
+    }
   }
 
   attempts(requestId: string): number {
@@ -178,6 +236,7 @@ export class SimulatorState {
         x_span_id: slot.xSpanId,
         content_type: slot.contentType,
         accept: slot.accept,
+        status: slot.status,
       });
     }
     return result;
@@ -192,6 +251,8 @@ export class SimulatorState {
         peak_in_flight: a.peakInFlight,
         statuses: Object.fromEntries([...a.statuses].map(([s, n]) => [String(s), n])),
         hangs: a.hangs,
+        max_in_flight_refusals: a.refusedInFlight,
+        max_per_second_refusals: a.refusedPerSecond,
       };
     }
     return {
@@ -202,6 +263,8 @@ export class SimulatorState {
       calls: this.calls,
       in_flight: this.inFlight,
       peak_in_flight: this.peakInFlight,
+      max_in_flight_refusals: this.refusedInFlight,
+      max_per_second_refusals: this.refusedPerSecond,
       actions,
       request_ids: this.attemptsByRequestId.size,
       request_ids_forgotten: this.forgottenRequestIds,
@@ -218,6 +281,8 @@ export class SimulatorState {
     this.peakInFlight = this.inFlight;
     this.maxAttempts = 0;
     this.forgottenRequestIds = 0;
+    this.refusedInFlight = 0;
+    this.refusedPerSecond = 0;
     this.attemptsByRequestId.clear();
     this.ring.length = 0;
     this.ringNext = 0;
@@ -226,6 +291,8 @@ export class SimulatorState {
       if (a.inFlight === 0) continue;
       a.calls = 0;
       a.hangs = 0;
+      a.refusedInFlight = 0;
+      a.refusedPerSecond = 0;
       a.statuses.clear();
       a.peakInFlight = a.inFlight;
       open.set(id, a);
@@ -238,8 +305,8 @@ export class SimulatorState {
     requestId: string | null,
     attempt: number,
     headers: IncomingHttpHeaders,
-  ): void {
-    if (this.ringCapacity === 0) return;
+  ): CallSlot | undefined {
+    if (this.ringCapacity === 0) return undefined;
     let slot: CallSlot;
     if (this.ring.length < this.ringCapacity) {
       slot = {} as CallSlot;
@@ -248,6 +315,8 @@ export class SimulatorState {
       slot = this.ring[this.ringNext];
     }
     this.ringNext = (this.ringNext + 1) % this.ringCapacity;
+    slot.seq = ++this.callSeq;
+    slot.status = null;
     slot.receivedAtMs = Date.now();
     slot.actionId = actionId;
     slot.requestId = requestId;
@@ -258,6 +327,7 @@ export class SimulatorState {
     slot.xSpanId = headerText(headers['x-span-id']);
     slot.contentType = headerText(headers['content-type']);
     slot.accept = headerText(headers.accept);
+    return slot;
   }
 }
 

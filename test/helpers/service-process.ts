@@ -42,8 +42,8 @@ export interface ServiceProcess {
 
 /**
  * `node dist/main.js` with `env` (on top of a minimal base; the sqlite store in a fresh directory
- * unless `env` names one or another store), ready once /health/live answers;
- * `nodeArgs` go to node before the script (`--inspect=127.0.0.1:0` for `blockEventLoop`).
+ * unless `env` names one or another store), ready once /health/live answers; `nodeArgs` go to
+ * node before the script (`--inspect=127.0.0.1:0` for `blockEventLoop`).
  */
 export async function startService(
   env: Record<string, string>,

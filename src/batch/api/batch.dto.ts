@@ -238,13 +238,19 @@ export class LatencyDto {
 }
 
 export class LimitsDto {
-  @ApiProperty({ example: 16 }) max_workers: number;
-  @ApiProperty({ example: 16, description: 'What the batch may use now.' })
+  @ApiProperty({ example: 100 }) max_workers: number;
+  @ApiProperty({
+    example: 18,
+    description:
+      "What the batch may use now: max_workers within its share of the action's adaptive concurrency limit and CXONE_TENANT_MAX_CONCURRENCY.",
+  })
   effective_workers: number;
   @ApiProperty({
     nullable: true,
     type: String,
-    description: 'End of a pause of the action (a 429 with Retry-After).',
+    example: null,
+    description:
+      "Until when new calls of the batch's action wait (CXone answered 429 with Retry-After).",
   })
   paused_until: string | null;
 }
@@ -292,6 +298,21 @@ export class ItemDto {
   @ApiPropertyOptional({ example: 48 }) latency_ms?: number;
 }
 
+export class CallbackStateDto {
+  @ApiProperty({ enum: ['pending', 'delivered', 'failed'], example: 'delivered' }) status: string;
+  @ApiProperty({ example: 2, description: 'Attempts made (or under way) so far.' })
+  attempts: number;
+  @ApiProperty({
+    nullable: true,
+    type: String,
+    example: 'answered 503',
+    description: 'What the latest failed attempt met.',
+  })
+  last_error: string | null;
+  @ApiProperty({ nullable: true, type: String, example: '2026-11-24T10:05:00.000Z' })
+  delivered_at: string | null;
+}
+
 export class BatchStatusDto {
   @ApiProperty() batch_id: string;
   @ApiProperty({ example: 'lookup-customer' }) action_id: string;
@@ -314,6 +335,12 @@ export class BatchStatusDto {
   @ApiProperty({ type: LatencyDto }) latency_ms: LatencyDto;
   @ApiProperty({ type: LimitsDto }) limits: LimitsDto;
   @ApiProperty({ example: 0, description: 'Times the batch was redriven.' }) redrive_count: number;
+  @ApiProperty({
+    type: CallbackStateDto,
+    nullable: true,
+    description: 'The callback delivery; null without callback_url.',
+  })
+  callback: CallbackStateDto | null;
   @ApiProperty({ type: [ItemDto] }) items: ItemDto[];
   @ApiProperty({ type: PaginationDto }) pagination: PaginationDto;
 }

@@ -38,7 +38,7 @@ function itemBody({ index, id, outcome }: StoredItem): ItemDto {
 }
 
 export function statusBody(view: BatchView) {
-  const { meta, summary, latency, page, offset, limit } = view;
+  const { meta, summary, latency, limits, page, offset, limit } = view;
   const done = summary.total - summary.pending;
   return {
     batch_id: meta.batchId,
@@ -54,11 +54,17 @@ export function statusBody(view: BatchView) {
     summary,
     latency_ms: latency,
     limits: {
-      max_workers: meta.options.maxWorkers,
-      effective_workers: meta.options.maxWorkers,
-      paused_until: null,
+      max_workers: limits.maxWorkers,
+      effective_workers: limits.effectiveWorkers,
+      paused_until: limits.pausedUntil,
     },
     redrive_count: meta.redriveCount ?? 0,
+    callback: view.callback && {
+      status: view.callback.status,
+      attempts: view.callback.attempts,
+      last_error: view.callback.lastError,
+      delivered_at: view.callback.deliveredAt,
+    },
     items: page.items.map(itemBody),
     pagination: { offset, limit, total: page.total },
   };

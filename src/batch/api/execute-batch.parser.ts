@@ -4,6 +4,7 @@ import { ValidationFailedError, type FieldError } from '../../lib/domain-error.j
 import { MAX_PAYLOAD_DEPTH, tooDeep } from '../../lib/json-depth.js';
 import { flattenValidationErrors } from '../../http/validation.js';
 import type { AppConfig } from '../../config/app-config.js';
+import { CallbackHostPolicy } from '../../callback/core/address-policy.js';
 import type { ParsedBatch } from '../core/batch.types.js';
 import { ExecuteBatchDto } from './batch.dto.js';
 
@@ -25,19 +26,6 @@ const SCALAR_FIELDS = [
   'tolerated_failure_count',
 ] as const;
 const KNOWN_FIELDS: ReadonlySet<string> = new Set([...SCALAR_FIELDS, 'payloads']);
-
-function callbackProblem(value: string, allowedHosts: string[]): string | undefined {
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    return 'must be an absolute https URL';
-  }
-  if (url.username || url.password) return 'must not carry credentials';
-  if (url.protocol === 'https:') return undefined;
-  if (url.protocol === 'http:' && allowedHosts.includes(url.hostname)) return undefined;
-  return 'must be https (http only for hosts in CALLBACK_ALLOWED_HOSTS)';
-}
 
 function shownName(field: string): string {
   return field.length > MAX_FIELD_NAME_SHOWN ? `${field.slice(0, MAX_FIELD_NAME_SHOWN)}…` : field;
@@ -110,7 +98,9 @@ export function parseExecuteBatch(body: unknown, config: AppConfig): ParsedBatch
     });
   }
   if (typeof dto.callback_url === 'string') {
-    const problem = callbackProblem(dto.callback_url, config.callback.allowedHosts);
+    const problem = new CallbackHostPolicy(config.callback.allowedHosts).intakeProblem(
+      dto.callback_url,
+    );
     if (problem) errors.push({ field: 'callback_url', message: problem });
   }
   if (errors.length > 0) throw new ValidationFailedError(errors);

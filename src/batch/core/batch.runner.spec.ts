@@ -5,9 +5,13 @@ import { loadConfig } from '../../config/load-config.js';
 import type { ActionExecutor, ExecuteOptions, ExecuteResult } from './action-executor.js';
 import { BatchRunner } from './batch.runner.js';
 import type { BatchMeta, BatchOptions } from './batch.types.js';
-import { CallbackService } from './callback.service.js';
+import { CallbackDispatcher } from '../../callback/core/callback-dispatcher.js';
+import { CallbackSigner } from '../../callback/core/callback-signer.js';
+import { PinnedHttpTransport } from '../../callback/transport/pinned-http.transport.js';
+import { InMemoryCallbackOutbox } from '../memory/in-memory-callback.outbox.js';
 import { ConcurrencyGate } from './concurrency-gate.js';
 import { InMemoryBatchStore } from '../memory/in-memory-batch.store.js';
+import { InMemoryTenantBudget } from '../../tenant/memory/in-memory-tenant-budget.js';
 
 type Behaviour = (payload: { n: number }, options: ExecuteOptions) => Promise<ExecuteResult>;
 
@@ -22,6 +26,8 @@ class ScriptedExecutor implements ActionExecutor {
     payload: unknown,
     options: ExecuteOptions,
   ): Promise<ExecuteResult> {
+    // One attempt per item, taking its turn at the gate as the CXone client does.
+    const turn = await options.admission?.admit();
     this.inFlight += 1;
     this.peak = Math.max(this.peak, this.inFlight);
     this.started.push(options.requestId);
@@ -29,6 +35,7 @@ class ScriptedExecutor implements ActionExecutor {
       return await this.behaviour(payload as { n: number }, options);
     } finally {
       this.inFlight -= 1;
+      turn?.release({ kind: 'success', latencyMs: 1 });
     }
   }
 }
@@ -42,13 +49,21 @@ function setup(behaviour: Behaviour, maxConcurrency = 100) {
     AUTH_DISABLED: 'true',
     CXONE_MAX_CONCURRENCY: String(maxConcurrency),
   });
-  const store = new InMemoryBatchStore(config);
+  const outbox = new InMemoryCallbackOutbox();
+  const store = new InMemoryBatchStore(config, outbox);
   const executor = new ScriptedExecutor(behaviour);
+  const budget = new InMemoryTenantBudget(config);
   const runner = new BatchRunner(
     store,
     executor,
-    new ConcurrencyGate(config),
-    new CallbackService(config),
+    new ConcurrencyGate(config, budget),
+    budget,
+    new CallbackDispatcher(
+      config,
+      outbox,
+      new PinnedHttpTransport(config),
+      new CallbackSigner(config),
+    ),
   );
   return { store, executor, runner, config };
 }

@@ -1,5 +1,6 @@
 import { Injectable, Logger, Optional } from '@nestjs/common';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { CallbackDispatcher } from '../../callback/core/callback-dispatcher.js';
 import {
   BatchTelemetry,
   type ChunkTelemetry,
@@ -9,9 +10,11 @@ import {
 import { ActionExecutor } from './action-executor.js';
 import { BatchStore } from './batch.store.js';
 import { toleranceExceeded, type BatchMeta, type ItemOutcome } from './batch.types.js';
-import { CallbackService } from './callback.service.js';
 import { ConcurrencyGate } from './concurrency-gate.js';
 import { failureOutcome, successOutcome } from './item-outcome.js';
+import { TenantBudget } from '../../tenant/tenant-budget.js';
+import type { AttemptAdmission } from '../../cxone/cxone.types.js';
+import { DomainError } from '../../lib/domain-error.js';
 
 interface WorkItem {
   index: number;
@@ -31,6 +34,11 @@ interface RunState {
   onRetune?: () => void;
   /** Aborted when this replica hands the batch back to the queue (shutdown, lost job lock). */
   signal?: AbortSignal;
+  /**
+   * Aborted once the run stops scheduling (cancel, hand-back): attempts waiting for a turn or in
+   * a retry's backoff give up (their items stay pending); calls in flight finish.
+   */
+  waits: AbortController;
 }
 
 /** The run stopped because its signal aborted: calls in flight finished, the batch is not finished. */
@@ -53,9 +61,9 @@ export const STEERING_POLL_MS = 250;
 /**
  * Runs one batch to its end: loads it chunk by chunk, keeps at most `max_workers` items in flight
  * (each through the process-wide concurrency gate, which shares its slots fairly between callers
- * and their batches), records every outcome, then finishes the batch
- * and sends the callback. Items already recorded (a run resumed on another replica) are skipped.
- * Once more items have failed than the batch tolerates, it stops scheduling and ends `failed`.
+ * and their batches), records every outcome, then finishes the batch (which stores its callback
+ * in the outbox). Items already recorded (a run resumed on another replica) are skipped. Once more
+ * items have failed than the batch tolerates, it stops scheduling and ends `failed`.
  */
 @Injectable()
 export class BatchRunner {
@@ -67,14 +75,15 @@ export class BatchRunner {
     private readonly store: BatchStore,
     private readonly executor: ActionExecutor,
     private readonly gate: ConcurrencyGate,
-    private readonly callbacks: CallbackService,
+    private readonly budget: TenantBudget,
+    private readonly callbacks: CallbackDispatcher,
     @Optional() private readonly telemetry: BatchTelemetry = noopBatchTelemetry,
   ) {}
 
   /** Stops scheduling new items of a batch this process runs; calls in flight finish. */
   stop(batchId: string): void {
     const state = this.running.get(batchId);
-    if (state) state.cancelled = true;
+    if (state) cancel(state);
   }
 
   isRunning(batchId: string): boolean {
@@ -115,7 +124,10 @@ export class BatchRunner {
       failed: 0,
       maxWorkers: meta.options.maxWorkers,
       signal,
+      waits: new AbortController(),
     };
+    const handBack = (): void => state.waits.abort();
+    signal?.addEventListener('abort', handBack, { once: true });
     this.running.set(batchId, state);
     const run = this.telemetry.openRun(meta);
     try {
@@ -137,6 +149,7 @@ export class BatchRunner {
       if (state.failedOverTolerance && !state.cancelled) await this.fail(meta, state, run);
       else await this.finish(batchId, run);
     } finally {
+      signal?.removeEventListener('abort', handBack);
       run.close();
       this.running.delete(batchId);
     }
@@ -162,7 +175,7 @@ export class BatchRunner {
           this.store.getMeta(batchId),
         ]),
       );
-      if (!current || current.status === 'cancelled') state.cancelled = true;
+      if (!current || current.status === 'cancelled') cancel(state);
       const chunk = run.chunk(start, end);
       if (head > 0) {
         queue.splice(0, head);
@@ -203,7 +216,10 @@ export class BatchRunner {
 
     // One worker per item in flight: a worker beyond `max_workers` (lowered by a PATCH) leaves
     // after its call, and a raised `max_workers` starts more workers at once.
-    const claim = { caller: meta.caller, batchId };
+    const admission = this.gate.admission(
+      { caller: meta.caller, batchId, actionId: meta.actionId },
+      state.waits.signal,
+    );
     let workers = 0;
     const working = new Set<Promise<void>>();
     const worker = async (): Promise<void> => {
@@ -212,9 +228,7 @@ export class BatchRunner {
           if (workers > state.maxWorkers) return;
           const item = await take();
           if (!item || stopped()) return;
-          await this.gate.run(claim, () =>
-            stopped() ? Promise.resolve() : this.runItem(meta, item, state),
-          );
+          await this.runItem(meta, item, state, admission, stopped);
         }
       } finally {
         workers -= 1;
@@ -230,15 +244,21 @@ export class BatchRunner {
       }
     };
 
+    // What the batch asks of its action, for the action's adaptive limit and fair shares.
+    const demand = await this.budget.register(meta.actionId, batchId, state.maxWorkers);
     const steering = setInterval(() => void this.followSteering(batchId, state), STEERING_POLL_MS);
     steering.unref();
-    state.onRetune = startWorkers;
+    state.onRetune = () => {
+      demand.update(state.maxWorkers);
+      startWorkers();
+    };
     try {
       startWorkers();
       while (working.size > 0) await Promise.all(working);
     } finally {
       state.onRetune = undefined;
       clearInterval(steering);
+      demand.close();
     }
   }
 
@@ -250,11 +270,17 @@ export class BatchRunner {
     } catch {
       return; // The store is away: the next poll, or the run's own store calls, will tell.
     }
-    if (!meta || meta.status === 'cancelled') state.cancelled = true;
+    if (!meta || meta.status === 'cancelled') cancel(state);
     else applyMaxWorkers(state, meta.options.maxWorkers);
   }
 
-  private async runItem(meta: BatchMeta, item: WorkItem, state: RunState): Promise<void> {
+  private async runItem(
+    meta: BatchMeta,
+    item: WorkItem,
+    state: RunState,
+    admission: AttemptAdmission,
+    stopped: () => boolean,
+  ): Promise<void> {
     let outcome: ItemOutcome;
     try {
       const result = await this.executor.execute(meta.actionId, item.payload, {
@@ -263,9 +289,13 @@ export class BatchRunner {
         requestId: `${meta.batchId}-${item.index}`,
         timeoutMs: meta.options.timeoutMs,
         cacheTtlSeconds: meta.options.cacheTtlSeconds,
+        admission,
       });
       outcome = successOutcome(result);
     } catch (error) {
+      // Stopped while waiting for a turn or a retry: no call is in flight, the item stays pending
+      // (cancelled by the cancel, or run again where the batch resumes).
+      if (stopped() && error instanceof DomainError && error.code === 'CANCELLED') return;
       outcome = failureOutcome(error);
       if (outcome.errorCode === 'INTERNAL') {
         this.logger.error(
@@ -278,8 +308,11 @@ export class BatchRunner {
     item.chunk.itemDone(item.index, outcome);
     if (outcome.status === 'failed') {
       state.failed += 1;
-      if (toleranceExceeded(state.failed, meta.total, meta.options))
+      if (toleranceExceeded(state.failed, meta.total, meta.options)) {
         state.failedOverTolerance = true;
+        // Scheduling stops: attempts waiting for a turn or a retry end, their items cancelled.
+        state.waits.abort();
+      }
     }
   }
 
@@ -297,7 +330,8 @@ export class BatchRunner {
     );
     const summary = await this.withStoreRetry(() => this.store.summary(batchId));
     run.finished(failed, summary);
-    this.callbacks.notify(failed, summary);
+    // markFailed stored the callback with the batch's end; deliver it now, not at the next poll.
+    if (failed.options.callbackUrl) this.callbacks.wake();
   }
 
   private async finish(batchId: string, run: RunTelemetry): Promise<void> {
@@ -313,7 +347,8 @@ export class BatchRunner {
     );
     if (finished) {
       run.finished(finished, summary);
-      this.callbacks.notify(finished, summary);
+      // markFinished stored the callback with the batch's end; deliver it now, not at the next poll.
+      if (finished.options.callbackUrl) this.callbacks.wake();
     }
   }
 
@@ -330,6 +365,12 @@ export class BatchRunner {
       }
     }
   }
+}
+
+/** Stops scheduling the run's items and ends their waits (for a turn, or a retry's backoff). */
+function cancel(state: RunState): void {
+  state.cancelled = true;
+  state.waits.abort();
 }
 
 function applyMaxWorkers(state: RunState, maxWorkers: number): void {

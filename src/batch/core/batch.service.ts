@@ -5,10 +5,15 @@ import { canonicalJson } from '../../lib/canonical-json.js';
 import { DomainError } from '../../lib/domain-error.js';
 import type { TraceContext } from '../../lib/trace-context.js';
 import { AppConfig } from '../../config/app-config.js';
+import { CallbackDispatcher } from '../../callback/core/callback-dispatcher.js';
+import { CallbackOutbox } from '../../callback/core/callback-outbox.js';
+import { NOT_YET_SENT, type CallbackState } from '../../callback/core/callback.types.js';
 import { BatchTelemetry, noopBatchTelemetry } from './batch-telemetry.js';
 import { BatchQueue } from './batch.queue.js';
 import { BatchRunner } from './batch.runner.js';
 import { BatchStore } from './batch.store.js';
+import { effectiveWorkers } from '../../tenant/effective-workers.js';
+import { TenantBudget } from '../../tenant/tenant-budget.js';
 import type {
   BatchListEntry,
   BatchMeta,
@@ -26,13 +31,25 @@ export interface SubmitResult {
   created: boolean;
 }
 
+/** A batch's concurrency as it stands (status body `limits`). */
+export interface BatchLimits {
+  maxWorkers: number;
+  /** What it may use now: `max_workers` within its share of the action's adaptive limit and the tenant bound. */
+  effectiveWorkers: number;
+  /** ISO time until which its action is paused (a 429's Retry-After); null: not paused. */
+  pausedUntil: string | null;
+}
+
 export interface BatchView {
   meta: BatchMeta;
   summary: BatchSummary;
   latency: LatencySummary;
+  limits: BatchLimits;
   page: ItemPage;
   offset: number;
   limit: number;
+  /** null when the batch has no callback_url. */
+  callback: CallbackState | null;
 }
 
 const SATURATED_RETRY_AFTER_SECONDS = 5;
@@ -57,6 +74,9 @@ export class BatchService {
     private readonly store: BatchStore,
     private readonly queue: BatchQueue,
     private readonly runner: BatchRunner,
+    private readonly budget: TenantBudget,
+    private readonly outbox: CallbackOutbox,
+    private readonly callbacks: CallbackDispatcher,
     @Optional() private readonly telemetry: BatchTelemetry = noopBatchTelemetry,
   ) {}
 
@@ -137,12 +157,39 @@ export class BatchService {
     status?: ItemStatus,
   ): Promise<BatchView> {
     const meta = await this.requireOwned(batchId, caller);
-    const [summary, latency, page] = await Promise.all([
+    const hasCallback = meta.options.callbackUrl !== undefined;
+    const [summary, latency, page, limits, callback] = await Promise.all([
       this.store.summary(batchId),
       this.store.latency(batchId),
       this.store.page(batchId, offset, limit, status),
+      this.limitsOf(meta),
+      hasCallback ? this.outbox.stateOf(batchId) : undefined,
     ]);
-    return { meta, summary, latency, page, offset, limit };
+    return {
+      meta,
+      summary,
+      latency,
+      limits,
+      page,
+      offset,
+      limit,
+      callback: hasCallback ? (callback ?? { ...NOT_YET_SENT }) : null,
+    };
+  }
+
+  private async limitsOf(meta: BatchMeta): Promise<BatchLimits> {
+    const { maxWorkers } = meta.options;
+    const action = await this.budget.limits(meta.actionId);
+    return {
+      maxWorkers,
+      effectiveWorkers: effectiveWorkers(
+        meta.batchId,
+        maxWorkers,
+        action,
+        this.budget.tenantMaxConcurrency,
+      ),
+      pausedUntil: action.pausedUntil === null ? null : new Date(action.pausedUntil).toISOString(),
+    };
   }
 
   async cancel(batchId: string, caller: Caller): Promise<BatchView> {
@@ -155,6 +202,8 @@ export class BatchService {
       );
     }
     this.runner.stop(batchId);
+    // A batch cancelled while queued ended here, its callback stored with the end: send it now.
+    if (cancelled.finishedAt !== null && cancelled.options.callbackUrl) this.callbacks.wake();
     return this.status(batchId, caller, 0, 50);
   }
 

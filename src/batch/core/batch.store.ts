@@ -56,15 +56,25 @@ export abstract class BatchStore {
   /** queued → running; returns false if the batch is no longer runnable (finished or cancelled). */
   abstract markRunning(batchId: string, startedAt: string): Promise<boolean>;
 
-  /** Ends a batch: `completed`, or stamps `finishedAt` on a cancelled (or failed) one. */
+  /**
+   * Ends a batch: `completed`, or stamps `finishedAt` on a cancelled (or failed) one. When this
+   * ends it (it had no `finishedAt`) and it has a callback_url, its callback delivery
+   * (`deliveryAtEnd`) goes into the callback outbox in the same atomic step: no batch ends
+   * without its callback stored.
+   */
   abstract markFinished(batchId: string, finishedAt: string): Promise<BatchMeta | undefined>;
 
-  /** Marks the batch cancelled and every pending item `cancelled`. Returns the new meta or undefined. */
+  /**
+   * Marks the batch cancelled and every pending item `cancelled`. Returns the new meta or undefined.
+   * A batch still queued ends here (`finishedAt` set), its callback delivery written as in
+   * `markFinished`.
+   */
   abstract cancel(batchId: string, at: string): Promise<BatchMeta | undefined>;
 
   /**
    * Ends a running batch `failed` with `reason`: every pending item becomes `cancelled` and
-   * `finishedAt` is stamped. Undefined if the batch is unknown, cancelled or already ended.
+   * `finishedAt` is stamped, the callback delivery written as in `markFinished`. Undefined if the
+   * batch is unknown, cancelled or already ended.
    */
   abstract markFailed(
     batchId: string,

@@ -37,4 +37,34 @@ describe('FairQueue', () => {
     for (let item = queue.shift(); item !== undefined; item = queue.shift()) taken.push(item);
     expect(taken).toEqual(Array.from({ length: 1000 }, (_, i) => i));
   });
+
+  it('passes over the batches whose first waiter is not accepted, keeping their turn', () => {
+    const queue = new FairQueue<string>();
+    queue.push('a', 'a1', 'held.1');
+    queue.push('b', 'b1', 'free.1');
+    queue.push('b', 'b2', 'free.2');
+    queue.push('c', 'c1', 'held.2');
+    const free = (item: string): boolean => item.startsWith('free');
+    expect([queue.shift(free), queue.shift(free), queue.shift(free)]).toEqual([
+      'free.1',
+      'free.2',
+      undefined,
+    ]);
+    // Passed over, 'a' and then 'c' are still first in the round.
+    expect([queue.shift(), queue.shift()]).toEqual(['held.1', 'held.2']);
+  });
+
+  it('puts a waiter back at the head with its turn, and takes a given-up waiter out', () => {
+    const queue = new FairQueue<string>();
+    queue.push('a', 'a1', 'a.1');
+    queue.push('a', 'a1', 'a.2');
+    queue.push('b', 'b1', 'b.1');
+    const first = queue.shift()!;
+    queue.unshift('a', 'a1', first);
+    expect(queue.size).toBe(3);
+    expect(queue.remove('b', 'b1', 'b.1')).toBe(true);
+    expect(queue.remove('b', 'b1', 'b.1')).toBe(false);
+    expect([queue.shift(), queue.shift(), queue.shift()]).toEqual(['a.1', 'a.2', undefined]);
+    expect(queue.size).toBe(0);
+  });
 });

@@ -22,6 +22,24 @@ class Fifo<T> {
     }
     return item;
   }
+
+  peek(): T | undefined {
+    return this.head < this.items.length ? this.items[this.head] : undefined;
+  }
+
+  /** Puts an item back in front. */
+  unshift(item: T): void {
+    if (this.head > 0) this.items[--this.head] = item;
+    else this.items.unshift(item);
+  }
+
+  /** Takes an item out wherever it is; false if it is not here. */
+  remove(item: T): boolean {
+    const at = this.items.indexOf(item, this.head);
+    if (at < 0) return false;
+    this.items.splice(at, 1);
+    return true;
+  }
 }
 
 /**
@@ -56,18 +74,52 @@ export class FairQueue<T> {
     this.count += 1;
   }
 
-  /** The next waiter in turn, or undefined when none waits. */
-  shift(): T | undefined {
-    const turn = this.callers.entries().next();
-    if (turn.done) return undefined;
-    const [caller, batches] = turn.value;
-    const [batch, waiting] = batches.entries().next().value as [string, Fifo<T>];
-    const item = waiting.shift() as T;
-    this.count -= 1;
+  /**
+   * The next waiter in turn, or undefined when none waits. With `accept`, the next in turn whose
+   * batch's first waiter it accepts: the callers and batches passed over keep their place, so they
+   * are served first once accepted (the concurrency gate passes over an action the tenant budget
+   * holds back).
+   */
+  shift(accept?: (item: T) => boolean): T | undefined {
+    for (const [caller, batches] of this.callers) {
+      for (const [batch, waiting] of batches) {
+        const first = waiting.peek() as T;
+        if (accept !== undefined && !accept(first)) continue;
+        waiting.shift();
+        this.count -= 1;
+        batches.delete(batch);
+        if (waiting.length > 0) batches.set(batch, waiting);
+        this.callers.delete(caller);
+        if (batches.size > 0) this.callers.set(caller, batches);
+        return first;
+      }
+    }
+    return undefined;
+  }
+
+  /** Puts a waiter just taken back at the head, with its caller's and its batch's turn. */
+  unshift(caller: string, batch: string, item: T): void {
+    const batches = this.callers.get(caller) ?? new Map<string, Fifo<T>>();
+    const waiting = batches.get(batch) ?? new Fifo<T>();
+    waiting.unshift(item);
+    this.count += 1;
     batches.delete(batch);
-    if (waiting.length > 0) batches.set(batch, waiting);
+    const reordered = new Map([[batch, waiting], ...batches]);
     this.callers.delete(caller);
-    if (batches.size > 0) this.callers.set(caller, batches);
-    return item;
+    const round = [...this.callers];
+    this.callers.clear();
+    this.callers.set(caller, reordered);
+    for (const [other, theirs] of round) this.callers.set(other, theirs);
+  }
+
+  /** Takes a waiter out (its wait was given up); false if it is not waiting. */
+  remove(caller: string, batch: string, item: T): boolean {
+    const batches = this.callers.get(caller);
+    const waiting = batches?.get(batch);
+    if (waiting === undefined || !waiting.remove(item)) return false;
+    this.count -= 1;
+    if (waiting.length === 0) batches!.delete(batch);
+    if (batches!.size === 0) this.callers.delete(caller);
+    return true;
   }
 }

@@ -17,6 +17,8 @@ import {
   type StoredItem,
 } from '../core/batch.types.js';
 import { LatencyHistogram } from '../core/latency-histogram.js';
+import { deliveryAtEnd } from '../core/batch-callback.js';
+import { InMemoryCallbackOutbox } from './in-memory-callback.outbox.js';
 
 interface MemoryBatch {
   seq: number;
@@ -78,7 +80,10 @@ export class InMemoryBatchStore extends BatchStore implements OnModuleDestroy {
   private nextSeq = 1;
   private readonly sweeper: NodeJS.Timeout;
 
-  constructor(private readonly config: AppConfig) {
+  constructor(
+    private readonly config: AppConfig,
+    private readonly outbox: InMemoryCallbackOutbox = new InMemoryCallbackOutbox(),
+  ) {
     super();
     this.sweeper = setInterval(() => this.sweep(Date.now()), SWEEP_INTERVAL_MS).unref();
   }
@@ -99,6 +104,7 @@ export class InMemoryBatchStore extends BatchStore implements OnModuleDestroy {
       const finishedAt = batch.meta.finishedAt;
       if (finishedAt !== null && Date.parse(finishedAt) <= cutoff) {
         this.batches.delete(batchId);
+        this.outbox.forget(batchId);
         dropped += 1;
       }
     }
@@ -182,6 +188,7 @@ export class InMemoryBatchStore extends BatchStore implements OnModuleDestroy {
     if (batch.meta.finishedAt === null) {
       batch.meta.finishedAt = finishedAt;
       this.countUnfinished(batch.meta.caller, -batch.meta.total);
+      this.writeCallback(batch);
     }
     return { ...batch.meta };
   }
@@ -196,6 +203,7 @@ export class InMemoryBatchStore extends BatchStore implements OnModuleDestroy {
     if (wasQueued) {
       batch.meta.finishedAt = at;
       this.countUnfinished(batch.meta.caller, -batch.meta.total);
+      this.writeCallback(batch);
     }
     return { ...batch.meta };
   }
@@ -212,6 +220,7 @@ export class InMemoryBatchStore extends BatchStore implements OnModuleDestroy {
     cancelPending(batch);
     batch.meta.finishedAt = at;
     this.countUnfinished(batch.meta.caller, -batch.meta.total);
+    this.writeCallback(batch);
     return { ...batch.meta };
   }
 
@@ -238,6 +247,8 @@ export class InMemoryBatchStore extends BatchStore implements OnModuleDestroy {
     }
     if (redriven === 0) return { refused: 'no-match' };
     summary.pending += redriven;
+    // The earlier end's callback, delivered or not, gives way to the next end's.
+    this.outbox.forget(batchId);
     const { failureReason: _ended, ...meta } = batch.meta;
     batch.meta = {
       ...meta,
@@ -248,6 +259,12 @@ export class InMemoryBatchStore extends BatchStore implements OnModuleDestroy {
     };
     this.countUnfinished(meta.caller, meta.total);
     return { redriven, meta: { ...batch.meta } };
+  }
+
+  /** In the step that ends the batch, as the other stores do in their transaction. */
+  private writeCallback(batch: MemoryBatch): void {
+    const delivery = deliveryAtEnd(batch.meta, batch.summary);
+    if (delivery) this.outbox.write(delivery, Date.now());
   }
 
   async summary(batchId: string): Promise<BatchSummary> {

@@ -18,6 +18,7 @@ import { ITEM_STATUSES, type ItemStatus } from '../core/batch.types.js';
  * | `batch:{id}:latency`                  | hash   | histogram bucket → count                           |
  * | `batch:{id}:status:<status>`          | zset   | indexes in that status (score = index)             |
  * | `batch:{id}:idempotency`              | string | name of the idempotency key that created it        |
+ * | `batch:{id}:callback`                 | hash   | its callback delivery, written when it ends        |
  * | `idempotency:<sha256 of the key>`     | string | `{batchId, bodyHash}`                              |
  * | `batches`                             | zset   | batch id by creation time (the list, newest first) |
  * | `batches:caller:<caller>`             | zset   | the same, of one caller's batches                  |
@@ -25,6 +26,10 @@ import { ITEM_STATUSES, type ItemStatus } from '../core/batch.types.js';
  * |                                       |        | the batch finishes                                 |
  * | `queued-items`                        | string | items of unfinished batches (the intake limit)     |
  * | `queued-items-by-caller`              | hash   | caller → items of its unfinished batches           |
+ * | `callbacks:due`                       | zset   | batch id of a pending delivery by when it is due   |
+ * |                                       |        | (next attempt, or the end of an attempt's claim)   |
+ * | `callbacks:pending`                   | zset   | batch id of a pending delivery by when it was      |
+ * |                                       |        | written (the oldest pending delivery's age)        |
  * | `events:cancel` (pub/sub channel)     |        | batch ids cancelled, to the replica running them   |
  */
 export class RedisBatchKeys {
@@ -33,8 +38,12 @@ export class RedisBatchKeys {
   readonly queuedItems: string;
   readonly queuedItemsByCaller: string;
   readonly cancelChannel: string;
+  readonly callbacksDue: string;
+  readonly callbacksPending: string;
 
   constructor(readonly prefix: string) {
+    this.callbacksDue = `${prefix}callbacks:due`;
+    this.callbacksPending = `${prefix}callbacks:pending`;
     this.batches = `${prefix}batches`;
     this.unfinished = `${prefix}unfinished`;
     this.queuedItems = `${prefix}queued-items`;
@@ -54,6 +63,7 @@ export class RedisBatchKeys {
       outcomes: `${base}:outcomes`,
       latency: `${base}:latency`,
       idempotencyRef: `${base}:idempotency`,
+      callback: `${base}:callback`,
       status,
       all: [
         `${base}:meta`,
@@ -84,6 +94,8 @@ export interface BatchKeys {
   outcomes: string;
   latency: string;
   idempotencyRef: string;
+  /** Not in `all`: it gets the retention TTL when it is written, at the batch's end. */
+  callback: string;
   status: Record<ItemStatus, string>;
   /** Every key of the batch (the ones the retention TTL applies to). */
   all: string[];

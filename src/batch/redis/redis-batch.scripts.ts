@@ -4,18 +4,40 @@
  *
  *   1 meta, 2 payloads, 3 ids, 4 outcomes, 5 latency, 6 idempotency ref,
  *   7..11 status sets success, failed, degraded, cancelled, pending,
- *   then 12 `unfinished`, 13 `queued-items` and 14 `queued-items-by-caller`.
+ *   then 12 `unfinished`, 13 `queued-items`, 14 `queued-items-by-caller`,
+ *   and the callback outbox: 15 the batch's callback, 16 `callbacks:due`, 17 `callbacks:pending`.
  */
 
 /**
  * Stamps finishedAt, starts the retention clock on every key and releases the intake counts, the
  * service's and the caller's. A batch stored before batches had callers has no `caller` field and
- * its `unfinished` member no caller part. The
- * payloads go at once when every item succeeded (none can run again, not even by a redrive);
- * otherwise they stay for a redrive until retention.
+ * its `unfinished` member no caller part. The payloads go at once when every item succeeded (none
+ * can run again); otherwise they stay for a redrive of the failed ones until retention. For a
+ * batch with a callback_url, writes its callback delivery (replacing an earlier end's): the
+ * batch's final status and counts, due at once. The meta's `doc` is the JSON of the meta's
+ * unchanging part (callbackUrl in its options).
  */
 const FINISH = `
-local function finish(finishedAt, retentionSeconds, batchId)
+local function writeCallback(retentionSeconds, batchId, deliveryId, nowMs)
+  local doc = cjson.decode(redis.call('HGET', KEYS[1], 'doc'))
+  local options = doc['options']
+  local url = type(options) == 'table' and options['callbackUrl'] or nil
+  if type(url) ~= 'string' then return end
+  local caller = doc['caller']
+  if type(caller) ~= 'string' then caller = redis.call('HGET', KEYS[1], 'caller') end
+  if type(caller) ~= 'string' then caller = 'default' end
+  local s = redis.call('HMGET', KEYS[1], 'status', 'total', 'successful', 'failed', 'degraded', 'cancelled', 'pending')
+  redis.call('DEL', KEYS[15])
+  redis.call('HSET', KEYS[15], 'id', deliveryId, 'url', url, 'caller', caller, 'traceId', doc['traceId'],
+    'batchStatus', s[1], 'total', s[2], 'successful', s[3], 'failed', s[4], 'degraded', s[5],
+    'cancelled', s[6], 'pending', s[7],
+    'status', 'pending', 'attempts', 0, 'lastError', '', 'deliveredAt', '', 'createdAt', nowMs)
+  redis.call('EXPIRE', KEYS[15], retentionSeconds)
+  redis.call('ZADD', KEYS[16], nowMs, batchId)
+  redis.call('ZADD', KEYS[17], nowMs, batchId)
+end
+
+local function finish(finishedAt, retentionSeconds, batchId, deliveryId, nowMs)
   redis.call('HSET', KEYS[1], 'finishedAt', finishedAt)
   for i = 1, 11 do redis.call('EXPIRE', KEYS[i], retentionSeconds) end
   local total = tonumber(redis.call('HGET', KEYS[1], 'total') or '0')
@@ -32,6 +54,7 @@ local function finish(finishedAt, retentionSeconds, batchId)
     local left = tonumber(redis.call('HGET', KEYS[14], caller) or '0') - total
     if left > 0 then redis.call('HSET', KEYS[14], caller, left) else redis.call('HDEL', KEYS[14], caller) end
   end
+  writeCallback(retentionSeconds, batchId, deliveryId, nowMs)
 end
 `;
 
@@ -114,17 +137,21 @@ if not v[4] or v[4] == '' then redis.call('HSET', KEYS[1], 'startedAt', ARGV[1])
 return 1
 `;
 
-/** KEYS: all (14). ARGV: finishedAt, retention seconds, batch id. Meta fields, or nil if unknown. */
+/**
+ * KEYS: all (17). ARGV: finishedAt, retention seconds, batch id, callback delivery id, now (ms).
+ * Meta fields, or nil if unknown.
+ */
 export const MARK_FINISHED = `${FINISH}
 local v = redis.call('HMGET', KEYS[1], 'doc', 'status', 'finishedAt')
 if not v[1] then return false end
 if v[2] ~= 'cancelled' and v[2] ~= 'failed' then redis.call('HSET', KEYS[1], 'status', 'completed') end
-if not v[3] or v[3] == '' then finish(ARGV[1], ARGV[2], ARGV[3]) end
+if not v[3] or v[3] == '' then finish(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]) end
 return ${META_FIELDS}
 `;
 
 /**
- * KEYS: all (14). ARGV: at, retention seconds, batch id, cancel channel.
+ * KEYS: all (17). ARGV: at, retention seconds, batch id, cancel channel, callback delivery id,
+ * now (ms).
  * Every pending item becomes cancelled (the pending set is renamed, O(1)); a batch that never
  * started is finished at once. Publishes the id so the replica running it stops scheduling.
  * Meta fields, or nil if the batch is unknown or already finished.
@@ -134,13 +161,14 @@ local v = redis.call('HMGET', KEYS[1], 'doc', 'status')
 if not v[1] or v[2] == 'completed' or v[2] == 'cancelled' or v[2] == 'failed' then return false end
 redis.call('HSET', KEYS[1], 'status', 'cancelled')
 cancelPending()
-if v[2] == 'queued' then finish(ARGV[1], ARGV[2], ARGV[3]) end
+if v[2] == 'queued' then finish(ARGV[1], ARGV[2], ARGV[3], ARGV[5], ARGV[6]) end
 redis.call('PUBLISH', ARGV[4], ARGV[3])
 return ${META_FIELDS}
 `;
 
 /**
- * KEYS: all (14). ARGV: at, retention seconds, batch id, failure reason.
+ * KEYS: all (17). ARGV: at, retention seconds, batch id, failure reason, callback delivery id,
+ * now (ms).
  * Ends an unfinished batch `failed`: every pending item cancelled, finished at once (its calls in
  * flight have ended). Meta fields, or nil if the batch is unknown, cancelled or already ended.
  */
@@ -150,7 +178,7 @@ if not v[1] or (v[3] and v[3] ~= '') then return false end
 if v[2] == 'completed' or v[2] == 'cancelled' or v[2] == 'failed' then return false end
 redis.call('HSET', KEYS[1], 'status', 'failed', 'failureReason', ARGV[4])
 cancelPending()
-finish(ARGV[1], ARGV[2], ARGV[3])
+finish(ARGV[1], ARGV[2], ARGV[3], ARGV[5], ARGV[6])
 return ${META_FIELDS}
 `;
 
@@ -163,9 +191,10 @@ return ${META_FIELDS}
 `;
 
 /**
- * KEYS: all (14). ARGV: unfinished TTL seconds, batch id, creation time (epoch ms), statuses….
+ * KEYS: all (17). ARGV: unfinished TTL seconds, batch id, creation time (epoch ms), statuses….
  * Items in those statuses go back to pending (their outcomes deleted), the batch is queued again
- * and unfinished (TTL, `unfinished` entry and intake count as at creation).
+ * and unfinished (TTL, `unfinished` entry and intake count as at creation). The callback of its
+ * earlier end is dropped, delivered or not: the next end sends the batch as it will be then.
  * {'ok', redriven, meta fields…}, or {'unknown'}, {'unfinished'}, {'no-match'}.
  */
 export const REDRIVE = `
@@ -207,6 +236,9 @@ redis.call('ZADD', KEYS[12], ARGV[3], member)
 redis.call('INCRBY', KEYS[13], total)
 redis.call('EXPIRE', KEYS[12], ttl)
 redis.call('EXPIRE', KEYS[13], ttl)
+redis.call('DEL', KEYS[15])
+redis.call('ZREM', KEYS[16], ARGV[2])
+redis.call('ZREM', KEYS[17], ARGV[2])
 local result = {'ok', redriven}
 for _, field in ipairs(${META_FIELDS}) do result[#result + 1] = field end
 return result
@@ -241,4 +273,74 @@ local offset, limit = tonumber(ARGV[1]), tonumber(ARGV[2])
 local indexes = redis.call('ZRANGE', KEYS[2], offset, offset + limit - 1)
 if #indexes == 0 then return {total, {}, {}, {}} end
 return {total, indexes, redis.call('HMGET', KEYS[3], unpack(indexes)), redis.call('HMGET', KEYS[4], unpack(indexes))}
+`;
+
+/** The callback delivery fields a claim returns, in this order. */
+export const CLAIMED_FIELDS = [
+  'id',
+  'url',
+  'caller',
+  'traceId',
+  'batchStatus',
+  'total',
+  'successful',
+  'failed',
+  'degraded',
+  'cancelled',
+  'pending',
+  'attempts',
+] as const;
+
+/**
+ * KEYS: callback, callbacks:due, callbacks:pending.
+ * ARGV: batch id, now (ms), lease (ms), max attempts, last_error of an exhausted delivery.
+ * Claims the delivery for one attempt if it is due: counts the attempt and makes it due again
+ * only when the lease ends. Returns the fields of CLAIMED_FIELDS; 'exhausted' if its attempts
+ * were spent (it is failed instead); nil if it is not due, or gone (the zsets are cleaned).
+ */
+export const CALLBACK_CLAIM = `
+local score = redis.call('ZSCORE', KEYS[2], ARGV[1])
+if not score or tonumber(score) > tonumber(ARGV[2]) then return false end
+local v = redis.call('HMGET', KEYS[1], 'status', 'attempts')
+if v[1] ~= 'pending' then
+  redis.call('ZREM', KEYS[2], ARGV[1])
+  redis.call('ZREM', KEYS[3], ARGV[1])
+  return false
+end
+local attempts = tonumber(v[2])
+if attempts >= tonumber(ARGV[4]) then
+  redis.call('HSET', KEYS[1], 'status', 'failed', 'lastError', ARGV[5])
+  redis.call('ZREM', KEYS[2], ARGV[1])
+  redis.call('ZREM', KEYS[3], ARGV[1])
+  return 'exhausted'
+end
+redis.call('HSET', KEYS[1], 'attempts', attempts + 1)
+redis.call('ZADD', KEYS[2], tonumber(ARGV[2]) + tonumber(ARGV[3]), ARGV[1])
+return redis.call('HMGET', KEYS[1], ${CLAIMED_FIELDS.map((field) => `'${field}'`).join(', ')})
+`;
+
+/**
+ * KEYS: callback, callbacks:due, callbacks:pending.
+ * ARGV: batch id, delivery id, attempt, verdict (delivered, retry, failed), error, next attempt
+ * (ms), delivered at.
+ * Records an attempt's verdict if the delivery is still pending and still that one; a retry or a
+ * failure only from the latest attempt. 1 if recorded, else 0.
+ */
+export const CALLBACK_SETTLE = `
+local v = redis.call('HMGET', KEYS[1], 'id', 'status', 'attempts')
+if v[1] ~= ARGV[2] or v[2] ~= 'pending' then return 0 end
+if ARGV[4] == 'delivered' then
+  redis.call('HSET', KEYS[1], 'status', 'delivered', 'deliveredAt', ARGV[7])
+elseif tonumber(v[3]) ~= tonumber(ARGV[3]) then
+  return 0
+elseif ARGV[4] == 'retry' then
+  redis.call('HSET', KEYS[1], 'lastError', ARGV[5])
+  redis.call('ZADD', KEYS[2], ARGV[6], ARGV[1])
+  return 1
+else
+  redis.call('HSET', KEYS[1], 'status', 'failed', 'lastError', ARGV[5])
+end
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[3], ARGV[1])
+return 1
 `;

@@ -1,5 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { newDeliveryId } from '../../callback/core/callback.types.js';
 import { DEFAULT_CALLER } from '../../config/api-keys.js';
 import { ValidationFailedError } from '../../lib/domain-error.js';
 import { nextSlice } from '../../cxone/transport/turn-budget.js';
@@ -123,11 +125,11 @@ export class RedisBatchStore extends BatchStore {
     };
     define('batchRecordOutcome', RECORD_OUTCOME, 6);
     define('batchMarkRunning', MARK_RUNNING, 1);
-    define('batchMarkFinished', MARK_FINISHED, 14);
-    define('batchCancel', CANCEL, 14);
-    define('batchMarkFailed', MARK_FAILED, 14);
+    define('batchMarkFinished', MARK_FINISHED, 17);
+    define('batchCancel', CANCEL, 17);
+    define('batchMarkFailed', MARK_FAILED, 17);
     define('batchRetune', RETUNE, 1);
-    define('batchRedrive', REDRIVE, 14);
+    define('batchRedrive', REDRIVE, 17);
     define('batchPayloads', PAYLOADS, 2);
     define('batchPageByStatus', PAGE_BY_STATUS, 4);
     this.redis = redis as Redis & BatchScripts;
@@ -288,6 +290,8 @@ export class RedisBatchStore extends BatchStore {
         finishedAt,
         this.retentionSeconds,
         batchId,
+        newDeliveryId(randomUUID()),
+        Date.now(),
       ),
     );
     const meta = toMeta(fields);
@@ -304,6 +308,8 @@ export class RedisBatchStore extends BatchStore {
         this.retentionSeconds,
         batchId,
         this.keys.cancelChannel,
+        newDeliveryId(randomUUID()),
+        Date.now(),
       ),
     );
     const meta = toMeta(fields);
@@ -324,6 +330,8 @@ export class RedisBatchStore extends BatchStore {
         this.retentionSeconds,
         batchId,
         reason,
+        newDeliveryId(randomUUID()),
+        Date.now(),
       ),
     );
     const meta = toMeta(fields);
@@ -556,12 +564,17 @@ export class RedisBatchStore extends BatchStore {
     });
   }
 
+  /** The keys of the scripts that end a batch, the callback outbox's included. */
   private endKeys(batchId: string): string[] {
+    const k = this.keys.of(batchId);
     return [
-      ...this.keys.of(batchId).all,
+      ...k.all,
       this.keys.unfinished,
       this.keys.queuedItems,
       this.keys.queuedItemsByCaller,
+      k.callback,
+      this.keys.callbacksDue,
+      this.keys.callbacksPending,
     ];
   }
 

@@ -27,8 +27,8 @@ function meta(total: number, chunkSize = 10, createdAt = new Date()): BatchMeta 
   seq += 1;
   return {
     batchId: `batch-${seq}-${Math.random().toString(16).slice(2, 8)}`,
-    actionId: 'act',
     caller: 'default',
+    actionId: 'act',
     status: 'queued',
     traceId: 'b'.repeat(32),
     traceFlags: '01',

@@ -28,7 +28,9 @@ import {
   type RedrivableStatus,
   type StoredItem,
 } from '../core/batch.types.js';
+import { deliveryAtEnd } from '../core/batch-callback.js';
 import { latencyBucket, summarizeLatency } from '../core/latency-histogram.js';
+import { SqliteCallbackOutbox } from './sqlite-callback.outbox.js';
 import {
   isStorageUnavailable,
   sqliteCode,
@@ -62,13 +64,8 @@ const CANCELLED_OUTCOME: ItemOutcome = {
   latencyMs: 0,
 };
 
-/** BatchMeta but for its status and timestamps, stored as one JSON column (a new field needs no migration). */
+/** The immutable part of BatchMeta, stored as one JSON column (new fields need no migration). */
 type MetaDoc = Omit<BatchMeta, 'status' | 'startedAt' | 'finishedAt'>;
-
-/** A batch that ended so: its items still pending read as cancelled. */
-function endedEarly(status: BatchStatus): boolean {
-  return status === 'cancelled' || status === 'failed';
-}
 
 interface MetaRow {
   seq: number;
@@ -76,6 +73,18 @@ interface MetaRow {
   status: BatchStatus;
   started_at: string | null;
   finished_at: string | null;
+  max_workers: number | null;
+  failure_reason: FailureReason | null;
+  redrive_count: number;
+}
+
+/** Columns of `MetaRow`. */
+const META_COLUMNS =
+  'seq, doc, status, started_at, finished_at, max_workers, failure_reason, redrive_count';
+
+/** A batch whose pending rows read as cancelled (see the schema). */
+function pendingReadsCancelled(status: BatchStatus | undefined): boolean {
+  return status === 'cancelled' || status === 'failed';
 }
 
 type SummaryRow = BatchSummary;
@@ -102,9 +111,6 @@ interface BatchDelta {
   latencyMax: number;
 }
 
-/** Rolls a redrive back that matched no item. */
-class NothingToRedrive extends Error {}
-
 function invalidCursor(): ValidationFailedError {
   return new ValidationFailedError([
     { field: 'cursor', message: 'is not a cursor this service issued' },
@@ -112,11 +118,16 @@ function invalidCursor(): ValidationFailedError {
 }
 
 function toMeta(row: MetaRow): BatchMeta {
+  const doc = JSON.parse(row.doc) as MetaDoc;
   return {
-    ...(JSON.parse(row.doc) as MetaDoc),
+    ...doc,
+    options:
+      row.max_workers === null ? doc.options : { ...doc.options, maxWorkers: row.max_workers },
     status: row.status,
     startedAt: row.started_at,
     finishedAt: row.finished_at,
+    ...(row.failure_reason ? { failureReason: row.failure_reason } : {}),
+    ...(row.redrive_count > 0 ? { redriveCount: row.redrive_count } : {}),
   };
 }
 
@@ -157,13 +168,17 @@ export class SqliteBatchStore
   private sweeping: Promise<void> | undefined;
   private closed = false;
 
+  private readonly outbox: SqliteCallbackOutbox;
+
   constructor(
     private readonly database: SqliteDatabase,
     private readonly config: AppConfig,
     @Optional() private readonly readiness?: ReadinessService,
+    @Optional() outbox?: SqliteCallbackOutbox,
   ) {
     super();
     this.statements = this.prepareStatements();
+    this.outbox = outbox ?? new SqliteCallbackOutbox(database);
   }
 
   onModuleInit(): void {
@@ -194,7 +209,14 @@ export class SqliteBatchStore
   // ---- intake ---------------------------------------------------------------------------
 
   async create(meta: BatchMeta, payloads: unknown[]): Promise<void> {
-    const { status, startedAt: _startedAt, finishedAt: _finishedAt, ...doc } = meta;
+    const {
+      status,
+      startedAt: _startedAt,
+      finishedAt: _finishedAt,
+      failureReason: _failureReason,
+      redriveCount: _redriveCount,
+      ...doc
+    } = meta;
     const s = this.statements;
     const seq = this.write(() =>
       Number(
@@ -287,8 +309,8 @@ export class SqliteBatchStore
     const row = this.read(() => one<MetaRow>(this.statements.getMeta, batchId));
     if (!row) throw new Error(`batch ${batchId} is not in the store`);
     const recorded = new Array<boolean>(Math.max(0, end - start));
-    // Every item of a batch cancelled or failed has its outcome: its own, or "cancelled".
-    if (endedEarly(row.status)) return recorded.fill(true);
+    // Every item of a cancelled (or failed) batch has its outcome: its own, or "cancelled".
+    if (pendingReadsCancelled(row.status)) return recorded.fill(true);
     recorded.fill(false);
     const done = this.read(() =>
       all<{ idx: number }>(this.statements.recordedIn, row.seq, start, end),
@@ -322,15 +344,39 @@ export class SqliteBatchStore
   async markFinished(batchId: string, finishedAt: string): Promise<BatchMeta | undefined> {
     const seq = this.seqOf(batchId);
     if (seq === undefined) return undefined;
-    this.write(() => this.statements.markFinished.run(finishedAt, seq));
+    this.write(() =>
+      this.database.transaction(() => {
+        const before = one<MetaRow>(this.statements.getMeta, batchId);
+        this.statements.markFinished.run(finishedAt, seq);
+        if (before?.finished_at === null) this.writeCallback(batchId);
+      }),
+    );
     return this.getMeta(batchId);
   }
 
   async cancel(batchId: string, at: string): Promise<BatchMeta | undefined> {
     const seq = this.seqOf(batchId);
     if (seq === undefined) return undefined;
-    const changed = this.write(() => this.statements.cancel.run(at, seq).changes);
+    const changed = this.write(() =>
+      this.database.transaction(() => {
+        const changes = this.statements.cancel.run(at, seq).changes;
+        // A queued batch ends with its cancel; a running one when its calls in flight are done.
+        if (changes === 1 && one<MetaRow>(this.statements.getMeta, batchId)?.finished_at) {
+          this.writeCallback(batchId);
+        }
+        return changes;
+      }),
+    );
     return changed === 1 ? this.getMeta(batchId) : undefined;
+  }
+
+  /** In the transaction that ends the batch, as the other stores do in their step. */
+  private writeCallback(batchId: string): void {
+    const row = one<MetaRow>(this.statements.getMeta, batchId);
+    const summary = one<SummaryRow>(this.statements.summary, batchId);
+    if (!row || !summary) return;
+    const delivery = deliveryAtEnd(toMeta(row), { ...summary });
+    if (delivery) this.outbox.write(delivery, Date.now());
   }
 
   async markFailed(
@@ -340,7 +386,13 @@ export class SqliteBatchStore
   ): Promise<BatchMeta | undefined> {
     const seq = this.seqOf(batchId);
     if (seq === undefined) return undefined;
-    const changed = this.write(() => this.statements.markFailed.run(reason, at, seq).changes);
+    const changed = this.write(() =>
+      this.database.transaction(() => {
+        const changes = this.statements.markFailed.run(reason, at, seq).changes;
+        if (changes === 1) this.writeCallback(batchId);
+        return changes;
+      }),
+    );
     return changed === 1 ? this.getMeta(batchId) : undefined;
   }
 
@@ -352,44 +404,36 @@ export class SqliteBatchStore
   }
 
   /**
-   * One transaction: the chosen outcomes go back to pending (their rows, or for `cancelled` in a
-   * batch that ended early the rows it left pending too); the rows it left pending that stay
-   * cancelled are written as such first, since the batch no longer reads them so once queued.
+   * In one transaction: the pending rows of a cancelled or failed batch (read as cancelled) are
+   * written as cancelled, the chosen outcomes go back to pending, the counters move with them and
+   * the batch is queued again. Payloads of items that did not succeed are still there.
    */
   async redrive(batchId: string, statuses: readonly RedrivableStatus[]): Promise<RedriveResult> {
-    const seq = this.seqOf(batchId);
-    if (seq === undefined) return { refused: 'unknown' };
+    const row = this.read(() => one<MetaRow>(this.statements.getMeta, batchId));
+    if (!row) return { refused: 'unknown' };
+    if (row.finished_at === null) return { refused: 'unfinished' };
     const s = this.statements;
-    try {
-      return this.write(() =>
-        this.database.transaction((): RedriveResult => {
-          const batch = one<{ status: BatchStatus; finished_at: string | null }>(
-            s.statusBySeq,
-            seq,
-          );
-          if (!batch) return { refused: 'unknown' };
-          if (batch.finished_at === null) return { refused: 'unfinished' };
-          const moved = { failed: 0, degraded: 0, cancelled: 0 };
-          if (endedEarly(batch.status)) {
-            if (statuses.includes('cancelled')) {
-              moved.cancelled += one<{ n: number }>(s.countPending, seq)!.n;
-            } else {
-              s.materialiseCancelled.run(seq);
-            }
-          }
-          for (const status of statuses) {
-            moved[status] += Number(s.redriveRows.run(seq, status).changes);
-          }
-          const redriven = moved.failed + moved.degraded + moved.cancelled;
-          if (redriven === 0) throw new NothingToRedrive();
-          s.requeue.run(moved.failed, moved.degraded, moved.cancelled, redriven, seq);
-          return { redriven, meta: toMeta(one<MetaRow>(s.getMeta, batchId)!) };
-        }),
-      );
-    } catch (error) {
-      if (error instanceof NothingToRedrive) return { refused: 'no-match' };
-      throw error;
-    }
+    const moved = this.write(() =>
+      this.database.transaction(() => {
+        if (pendingReadsCancelled(row.status)) {
+          s.cancelPendingRows.run(JSON.stringify(CANCELLED_OUTCOME), row.seq);
+        }
+        const counts = { successful: 0, failed: 0, degraded: 0, cancelled: 0 };
+        for (const status of new Set(statuses)) {
+          counts[status] = one<{ count: number }>(s.countOfStatus, row.seq, status)!.count;
+        }
+        const redriven = counts.failed + counts.degraded + counts.cancelled;
+        if (redriven === 0) return 0;
+        for (const status of new Set(statuses)) s.redriveRows.run(row.seq, status);
+        // The earlier end's callback, delivered or not, gives way to the next end's.
+        this.outbox.forget(batchId);
+        s.requeue.run(0, counts.failed, counts.degraded, counts.cancelled, redriven, row.seq);
+        return redriven;
+      }),
+    );
+    if (moved === 0) return { refused: 'no-match' };
+    const meta = await this.getMeta(batchId);
+    return meta ? { redriven: moved, meta } : { refused: 'unknown' };
   }
 
   // ---- reading ------------------------------------------------------------------------------
@@ -419,7 +463,7 @@ export class SqliteBatchStore
   ): Promise<ItemPage> {
     const meta = this.read(() => one<MetaRow>(this.statements.getMeta, batchId));
     if (!meta) throw new Error(`batch ${batchId} is not in the store`);
-    const cancelled = endedEarly(meta.status);
+    const cancelled = pendingReadsCancelled(meta.status);
     const s = this.statements;
     return this.read(() => {
       if (status === undefined) {
@@ -431,7 +475,7 @@ export class SqliteBatchStore
       const total = summary[SUMMARY_FIELD[status]];
       if (cancelled && status === 'pending') return { items: [], total };
       if (cancelled && status === 'cancelled') {
-        // Cancelled with the batch (rows still pending) or recorded as such: in index order.
+        // Cancelled by the batch's cancel (rows still pending) or recorded as such: in index order.
         const items = mergeByIndex(
           s.cancelledRows.iterate(meta.seq) as unknown as Iterator<ItemRow>,
           s.pendingRows.iterate(meta.seq) as unknown as Iterator<ItemRow>,
@@ -463,7 +507,7 @@ export class SqliteBatchStore
     );
     const page = rows.slice(0, limit);
     const batches = page.map((row) => {
-      const { batchId, actionId, caller: owner, createdAt } = JSON.parse(row.doc) as MetaDoc;
+      const { batchId, actionId, createdAt, caller: owner } = JSON.parse(row.doc) as MetaDoc;
       return {
         batchId,
         actionId,
@@ -564,6 +608,7 @@ export class SqliteBatchStore
     this.database.transaction(() => {
       s.deleteLatency.run(seq);
       s.deleteClaims.run(row.batch_id);
+      this.outbox.forget(row.batch_id);
       s.deleteBatch.run(seq);
     });
   }
@@ -601,7 +646,7 @@ export class SqliteBatchStore
       const dropPayload = outcome.status === 'success' ? 1 : 0;
       let from: keyof BatchSummary;
       if (s.recordPending.run(outcome.status, json, dropPayload, seq, index).changes === 1) {
-        from = endedEarly(batchStatus) ? 'cancelled' : 'pending';
+        from = pendingReadsCancelled(batchStatus) ? 'cancelled' : 'pending';
       } else if (
         s.recordCancelled.run(outcome.status, json, dropPayload, seq, index).changes === 1
       ) {
@@ -724,10 +769,9 @@ export class SqliteBatchStore
       ),
       seqOf: prepare(`SELECT seq FROM batches WHERE batch_id = ? AND status NOT IN ${HIDDEN}`),
       getMeta: prepare(
-        `SELECT seq, doc, status, started_at, finished_at FROM batches
-         WHERE batch_id = ? AND status NOT IN ${HIDDEN}`,
+        `SELECT ${META_COLUMNS} FROM batches WHERE batch_id = ? AND status NOT IN ${HIDDEN}`,
       ),
-      statusBySeq: prepare('SELECT status, finished_at FROM batches WHERE seq = ?'),
+      statusBySeq: prepare('SELECT status FROM batches WHERE seq = ?'),
       payloads: prepare(
         'SELECT idx, payload FROM items WHERE batch_seq = ? AND idx >= ? AND idx < ? ORDER BY idx',
       ),
@@ -767,31 +811,6 @@ export class SqliteBatchStore
            finished_at = CASE status WHEN 'queued' THEN ? ELSE finished_at END
          WHERE seq = ? AND status IN ('queued', 'running')`,
       ),
-      markFailed: prepare(
-        `UPDATE batches SET status = 'failed', doc = json_set(doc, '$.failureReason', ?),
-           cancelled = cancelled + pending, pending = 0, finished_at = ?
-         WHERE seq = ? AND status IN ('queued', 'running') AND finished_at IS NULL`,
-      ),
-      retune: prepare(
-        `UPDATE batches SET doc = json_set(doc, '$.options.maxWorkers', ?)
-         WHERE seq = ? AND finished_at IS NULL AND status NOT IN ${HIDDEN}`,
-      ),
-      countPending: prepare(
-        `SELECT count(*) AS n FROM items WHERE batch_seq = ? AND status = 'pending'`,
-      ),
-      materialiseCancelled: prepare(
-        `UPDATE items SET status = 'cancelled' WHERE batch_seq = ? AND status = 'pending'`,
-      ),
-      redriveRows: prepare(
-        `UPDATE items SET status = 'pending', outcome = NULL WHERE batch_seq = ? AND status = ?`,
-      ),
-      requeue: prepare(
-        `UPDATE batches SET failed = failed - ?, degraded = degraded - ?, cancelled = cancelled - ?,
-           pending = pending + ?, status = 'queued', started_at = NULL, finished_at = NULL,
-           doc = json_set(json_remove(doc, '$.failureReason'), '$.redriveCount',
-             COALESCE(json_extract(doc, '$.redriveCount'), 0) + 1)
-         WHERE seq = ?`,
-      ),
       summary: prepare(
         `SELECT ${SUMMARY_COLUMNS} FROM batches WHERE batch_id = ? AND status NOT IN ${HIDDEN}`,
       ),
@@ -820,6 +839,9 @@ export class SqliteBatchStore
         `SELECT seq, doc, status, ${SUMMARY_COLUMNS} FROM batches
          WHERE seq < ? AND status NOT IN ${HIDDEN} ORDER BY seq DESC LIMIT ?`,
       ),
+      unfinished: prepare(
+        `SELECT batch_id FROM batches WHERE finished_at IS NULL AND status NOT IN ${HIDDEN} ORDER BY seq`,
+      ),
       listOfCaller: prepare(
         `SELECT seq, doc, status, ${SUMMARY_COLUMNS} FROM batches
          WHERE caller = ? AND seq < ? AND status NOT IN ${HIDDEN} ORDER BY seq DESC LIMIT ?`,
@@ -828,8 +850,30 @@ export class SqliteBatchStore
         `SELECT COALESCE(SUM(total), 0) AS items FROM batches
          WHERE caller = ? AND finished_at IS NULL AND status NOT IN ${HIDDEN}`,
       ),
-      unfinished: prepare(
-        `SELECT batch_id FROM batches WHERE finished_at IS NULL AND status NOT IN ${HIDDEN} ORDER BY seq`,
+      markFailed: prepare(
+        `UPDATE batches SET status = 'failed', failure_reason = ?, cancelled = cancelled + pending,
+           pending = 0, finished_at = ?
+         WHERE seq = ? AND status IN ('queued', 'running') AND finished_at IS NULL`,
+      ),
+      retune: prepare(
+        `UPDATE batches SET max_workers = ? WHERE seq = ? AND finished_at IS NULL
+           AND status NOT IN ${HIDDEN}`,
+      ),
+      cancelPendingRows: prepare(
+        `UPDATE items SET status = 'cancelled', outcome = ? WHERE batch_seq = ? AND status = 'pending'`,
+      ),
+      countOfStatus: prepare(
+        'SELECT COUNT(*) AS count FROM items WHERE batch_seq = ? AND status = ?',
+      ),
+      redriveRows: prepare(
+        `UPDATE items SET status = 'pending', outcome = NULL WHERE batch_seq = ? AND status = ?`,
+      ),
+      requeue: prepare(
+        `UPDATE batches SET status = 'queued', started_at = NULL, finished_at = NULL,
+           failure_reason = NULL, redrive_count = redrive_count + 1,
+           successful = successful - ?, failed = failed - ?, degraded = degraded - ?,
+           cancelled = cancelled - ?, pending = pending + ?
+         WHERE seq = ?`,
       ),
       unfinishedItems: prepare(
         `SELECT COALESCE(SUM(total), 0) AS items FROM batches
@@ -863,11 +907,10 @@ function all<T>(statement: StatementSync, ...params: SQLInputValue[]): T[] {
   return statement.all(...params) as unknown as T[];
 }
 
-/** `endedEarly`: the batch was cancelled or failed, so an item still pending reads as cancelled. */
-function storedItem(row: ItemRow, endedEarly: boolean): StoredItem {
+function storedItem(row: ItemRow, batchCancelled: boolean): StoredItem {
   let outcome: ItemOutcome | undefined;
   if (row.outcome !== null) outcome = JSON.parse(row.outcome) as ItemOutcome;
-  else if (row.status === 'cancelled' || endedEarly) outcome = CANCELLED_OUTCOME;
+  else if (batchCancelled) outcome = CANCELLED_OUTCOME;
   return {
     index: row.idx,
     id: row.own_id === null ? String(row.idx) : (JSON.parse(row.own_id) as string | number),

@@ -13,6 +13,21 @@ describe('secretsOf', () => {
     expect(secretsOf(config)).toEqual(expect.arrayContaining(['lower%2Fpass-2', 'lower/pass-2']));
   });
 
+  it('names every callback secret, a whsec_ one also without its prefix', () => {
+    const key = Buffer.from('sixteen-byte-key-plus').toString('base64');
+    const config = loadConfig({
+      CXONE_TENANT: 'acme',
+      CXONE_CLIENT_ID: 'client-id',
+      CXONE_CLIENT_SECRET: 'client-secret-value',
+      API_KEYS: 'key-one',
+      CALLBACK_SECRET: 'fallback-secret-0123',
+      CALLBACK_SECRETS: `acme:acme-secret-0123456,globex:whsec_${key}`,
+    });
+    expect(secretsOf(config)).toEqual(
+      expect.arrayContaining(['fallback-secret-0123', 'acme-secret-0123456', `whsec_${key}`, key]),
+    );
+  });
+
   it('names the access key secret of the access-key grant, and no OAuth client it does not have', () => {
     const secrets = secretsOf(
       loadConfig({

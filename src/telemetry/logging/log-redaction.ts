@@ -52,8 +52,17 @@ function escapeRegExp(text: string): string {
 /** Secrets shorter than this are not searched for in text (they would mangle ordinary words). */
 const MIN_SECRET_LENGTH = 6;
 
+/** CALLBACK_SECRET and every CALLBACK_SECRETS value; a `whsec_` secret also without its prefix (its base64 key). */
+function callbackSecrets(config: AppConfig): (string | undefined)[] {
+  const { secret, secrets } = config.callback;
+  const all = [secret, ...(secrets?.values() ?? [])];
+  return all.flatMap((value) =>
+    value?.startsWith('whsec_') ? [value, value.slice('whsec_'.length)] : [value],
+  );
+}
+
 /**
- * The configured secret values: CXone credentials, the callback key, OTLP header values, the
+ * The configured secret values: CXone credentials, the callback keys, OTLP header values, the
  * Redis and proxy passwords. Caller API keys are not among them: the service keeps only their
  * digests, and a key reaches a line only in an Authorization header (redacted by path, and by the
  * `Bearer` rule of the scrubber).
@@ -62,7 +71,7 @@ export function secretsOf(config: AppConfig): string[] {
   const secrets = [
     config.cxone.clientSecret,
     config.cxone.accessKeySecret,
-    config.callback.secret,
+    ...callbackSecrets(config),
     ...(config.otel?.headerValues ?? []),
   ];
   for (const url of [config.redis.url, config.proxy?.HTTP_PROXY, config.proxy?.HTTPS_PROXY]) {

@@ -8,13 +8,16 @@ import { ModuleRef } from '@nestjs/core';
 import type { ObservableCallback } from '@opentelemetry/api';
 import { TokenManager } from '../../auth/token-manager.service.js';
 import { BatchQueue } from '../../batch/core/batch.queue.js';
+import { CallbackOutbox } from '../../callback/core/callback-outbox.js';
 import { CircuitBreaker } from '../../circuit-breaker/circuit-breaker.service.js';
+import { shownLimit, TenantBudget } from '../../tenant/tenant-budget.js';
 import { OTHER_ACTION } from './action-labels.js';
 import { OrchestratorMetrics } from './orchestrator-metrics.service.js';
 
 /**
  * Feeds the metrics that come from other services' events and state: circuit transitions and
- * states, token refreshes, calls in flight and the queue depth (read at scrape time).
+ * states, token refreshes, calls in flight, the actions' concurrency limits and the queue depth
+ * (read at scrape time).
  */
 @Injectable()
 export class MetricsCollector implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -25,6 +28,7 @@ export class MetricsCollector implements OnApplicationBootstrap, OnApplicationSh
     private readonly metrics: OrchestratorMetrics,
     private readonly breaker: CircuitBreaker,
     private readonly tokens: TokenManager,
+    private readonly budget: TenantBudget,
     private readonly moduleRef: ModuleRef,
   ) {}
 
@@ -51,6 +55,15 @@ export class MetricsCollector implements OnApplicationBootstrap, OnApplicationSh
       }
       for (const [action, value] of states) result.observe(value, { action });
     });
+    this.observe(metrics.concurrencyLimit, async (result) => {
+      // Redis away: no figure this scrape rather than a failed collection.
+      const snapshot = await this.budget.snapshot().catch(() => []);
+      for (const limits of snapshot) {
+        const value = shownLimit(limits);
+        const label = metrics.actions.of(limits.actionId);
+        if (value !== undefined && label !== OTHER_ACTION) result.observe(value, { action: label });
+      }
+    });
     // The queue lives in the batch module (in memory, or BullMQ on Redis); absent in apps built
     // without it.
     const queue = this.batchQueue();
@@ -61,6 +74,30 @@ export class MetricsCollector implements OnApplicationBootstrap, OnApplicationSh
     } else {
       this.logger.debug('No batch queue: orchestrator_queued_items is not reported');
     }
+    const outbox = this.optional(CallbackOutbox);
+    if (outbox) {
+      // One read per scrape for both gauges (the SDK calls them together); a store that does
+      // not answer leaves them out of that scrape rather than reporting 0.
+      let reading: Promise<{ count: number; oldestSince: number | undefined } | undefined>;
+      let readAt = 0;
+      const read = () => {
+        if (Date.now() - readAt > 100) {
+          readAt = Date.now();
+          reading = outbox.pendingSummary().catch(() => undefined);
+        }
+        return reading;
+      };
+      this.observe(metrics.callbackPending, async (result) => {
+        const pending = await read();
+        if (pending) result.observe(pending.count);
+      });
+      this.observe(metrics.callbackOldestPendingAge, async (result) => {
+        const pending = await read();
+        if (!pending) return;
+        const since = pending.oldestSince;
+        result.observe(since === undefined ? 0 : Math.max(0, (Date.now() - since) / 1000));
+      });
+    }
   }
 
   onApplicationShutdown(): void {
@@ -68,8 +105,13 @@ export class MetricsCollector implements OnApplicationBootstrap, OnApplicationSh
   }
 
   private batchQueue(): BatchQueue | undefined {
+    return this.optional(BatchQueue);
+  }
+
+  /** A provider of the batch module, absent in apps built without it. */
+  private optional<T>(token: abstract new (...args: never[]) => T): T | undefined {
     try {
-      return this.moduleRef.get(BatchQueue, { strict: false });
+      return this.moduleRef.get(token, { strict: false });
     } catch {
       return undefined;
     }

@@ -1,6 +1,9 @@
 import { Global, Module, type DynamicModule, type Provider } from '@nestjs/common';
 import { AppConfig } from '../../config/app-config.js';
+import { CallbackTelemetry } from '../../callback/core/callback-telemetry.js';
+import { CallbackMetricsTelemetry } from './callback-metrics.telemetry.js';
 import { CxoneModule } from '../../cxone/cxone.module.js';
+import { TenantModule } from '../../tenant/tenant.module.js';
 import { MetricsCollector } from './metrics.collector.js';
 import { MetricsController } from './metrics.controller.js';
 import { MetricsRegistry } from './metrics.registry.js';
@@ -44,11 +47,19 @@ export class MetricsModule {
   static register(config: AppConfig): DynamicModule {
     return {
       module: MetricsModule,
-      imports: [OpenTelemetryModule.forRoot({ metrics: { hostMetrics: false } }), CxoneModule],
+      imports: [
+        OpenTelemetryModule.forRoot({ metrics: { hostMetrics: false } }),
+        CxoneModule,
+        TenantModule,
+      ],
       controllers:
         config.metrics.enabled && config.metrics.port === undefined ? [MetricsController] : [],
-      providers: [...metricsProviders(config), MetricsCollector],
-      exports: [OrchestratorMetrics],
+      providers: [
+        ...metricsProviders(config),
+        MetricsCollector,
+        { provide: CallbackTelemetry, useClass: CallbackMetricsTelemetry },
+      ],
+      exports: [OrchestratorMetrics, CallbackTelemetry],
     };
   }
 }

@@ -1,6 +1,7 @@
 import { type Attributes, createNoopMeter, type ObservableGauge } from '@opentelemetry/api';
 import type { OnApplicationShutdown } from '@nestjs/common';
 import type { ItemOutcome } from '../../batch/core/batch.types.js';
+import { ATTEMPT_OUTCOMES } from '../../callback/core/callback-telemetry.js';
 import type { CircuitState } from '../../circuit-breaker/circuit-state.store.js';
 import type { AppConfig } from '../../config/app-config.js';
 import { ActionLabels, AttributeCache, LocalCounter } from './action-labels.js';
@@ -55,6 +56,9 @@ export class OrchestratorMetrics implements OnApplicationShutdown {
   readonly circuitState: ObservableGauge;
   readonly callsInFlightGauge: ObservableGauge;
   readonly queuedItems: ObservableGauge;
+  readonly concurrencyLimit: ObservableGauge;
+  readonly callbackOldestPendingAge: ObservableGauge;
+  readonly callbackPending: ObservableGauge;
 
   private readonly httpDuration: LocalHistogram;
   private readonly callDuration: LocalHistogram;
@@ -64,6 +68,9 @@ export class OrchestratorMetrics implements OnApplicationShutdown {
   private readonly items: LocalCounter;
   private readonly batches: LocalCounter;
   private readonly batchDuration: LocalHistogram;
+  private readonly callbackAttempts: LocalCounter;
+  private readonly callbackDeliveries: LocalCounter;
+  private readonly callbackAttemptDuration: LocalHistogram;
   private readonly histograms: LocalHistogram[] = [];
 
   private readonly httpAttributes = new Map<string, AttributeCache<Attributes>>();
@@ -77,6 +84,7 @@ export class OrchestratorMetrics implements OnApplicationShutdown {
     cancelled: new AttributeCache((action, reason) => ({ action, outcome: 'cancelled', reason })),
   };
   private readonly transitionAttributes = new Map<string, AttributeCache<Attributes>>();
+  private readonly outcomeAttributes = new Map<string, Attributes>();
   private readonly refreshAttributes = {
     success: Object.freeze({ result: 'success' }),
     failure: Object.freeze({ result: 'failure' }),
@@ -153,6 +161,37 @@ export class OrchestratorMetrics implements OnApplicationShutdown {
       'orchestrator_queued_items',
       'Items of accepted batches that have not finished (the intake limit counts these).',
     );
+    this.concurrencyLimit = gauge(
+      'cxone_concurrency_limit',
+      'CXone calls of an action allowed in flight at once across the cluster: the adaptive limit once CXone has refused the action, else what its running batches ask (their max_workers).',
+    );
+    this.callbackAttempts = counter(
+      'orchestrator_callback_attempts_total',
+      'Callback POSTs made by this replica, by outcome (success, server_error, timeout, refused_address, …).',
+    );
+    this.callbackDeliveries = counter(
+      'orchestrator_callback_deliveries_total',
+      'Callback deliveries ended on this replica, by outcome (delivered, failed).',
+    );
+    this.callbackAttemptDuration = histogram(
+      'orchestrator_callback_attempt_duration_seconds',
+      'Duration of each callback attempt, by outcome.',
+      LATENCY_BUCKETS,
+    );
+    this.callbackOldestPendingAge = gauge(
+      'orchestrator_callback_oldest_pending_seconds',
+      'Age of the oldest callback not yet delivered nor failed, over all replicas (0 when none).',
+    );
+    this.callbackPending = gauge(
+      'orchestrator_callback_pending_deliveries',
+      'Callbacks not yet delivered nor failed, over all replicas.',
+    );
+    if (this.enabled) {
+      // Every series exists from the start, at 0: a rate or an alert over them needs no first event.
+      for (const outcome of ATTEMPT_OUTCOMES) this.callbackAttempts.add(0, this.outcome(outcome));
+      for (const outcome of ['delivered', 'failed'])
+        this.callbackDeliveries.add(0, this.outcome(outcome));
+    }
   }
 
   recordHttpRequest(method: string, route: string, statusCode: number, seconds: number): void {
@@ -207,6 +246,28 @@ export class OrchestratorMetrics implements OnApplicationShutdown {
     if (runSeconds !== undefined) this.batchDuration.record(runSeconds, attributes);
   }
 
+  recordCallbackAttempt(outcome: string, seconds: number): void {
+    if (!this.enabled) return;
+    const attributes = this.outcome(outcome);
+    this.callbackAttempts.add(1, attributes);
+    this.callbackAttemptDuration.record(seconds, attributes);
+  }
+
+  recordCallbackDelivery(outcome: 'delivered' | 'failed', count = 1): void {
+    if (!this.enabled) return;
+    this.callbackDeliveries.add(count, this.outcome(outcome));
+  }
+
+  /** `{outcome}`, built once per value. */
+  private outcome(outcome: string): Attributes {
+    let attributes = this.outcomeAttributes.get(outcome);
+    if (attributes === undefined) {
+      attributes = Object.freeze({ outcome });
+      this.outcomeAttributes.set(outcome, attributes);
+    }
+    return attributes;
+  }
+
   recordCircuitTransition(actionId: string, from: CircuitState, to: CircuitState): void {
     if (!this.enabled) return;
     const action = this.actions.of(actionId);
@@ -232,6 +293,8 @@ export class OrchestratorMetrics implements OnApplicationShutdown {
       this.tokenRefreshes,
       this.items,
       this.batches,
+      this.callbackAttempts,
+      this.callbackDeliveries,
     ]) {
       counter.detach();
     }
