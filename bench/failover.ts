@@ -77,7 +77,7 @@ export async function runFailoverScenario(
       const port = await freePort();
       const service = startNode(`service-${i + 1}`, ctx.serviceScript, {
         core: ctx.cores?.service,
-        env: serviceEnv(scenario, simUrl, port, undefined, redisPrefix, undefined),
+        env: serviceEnv(scenario, simUrl, port, undefined, redisPrefix),
       });
       processes.push(service);
       const url = `http://127.0.0.1:${port}`;
