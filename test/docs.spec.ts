@@ -63,7 +63,13 @@ function schemaVariables(): Map<string, string[]> {
 
 const SCANNED_DIRECTORIES = ['src', 'test', 'bench', 'docs'];
 const SCANNED_FILES = ['README.md', 'CHANGELOG.md'];
-const OUTSIDE_REFERENCES = [/\.\.\/shared/, /\/work\/shared/, /CONTRACT section/i];
+// Built from parts so that this file does not itself hold the references it looks for.
+const SHARED = ['sha', 'red'].join('');
+const OUTSIDE_REFERENCES = [
+  new RegExp(`\\.\\./${SHARED}`),
+  new RegExp(`/work/${SHARED}`),
+  new RegExp(['CONTRACT', 'section'].join(' '), 'i'),
+];
 
 function filesUnder(directory: string): string[] {
   return readdirSync(directory).flatMap((name) => {
